@@ -1,0 +1,63 @@
+"""Loss aggregation (ALGORITHMS.md §1.2) with a step-wide normaliser.
+
+The normaliser counts tokens / sequences of the WHOLE optimizer step (all
+micro-batches, all ranks), so summing micro-batch losses gives the same loss
+and gradient whatever the micro-batch size or number of ranks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from entrostat.registry import unknown_name_message
+
+AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Counts for one optimizer step. ``max_len`` is Dr.GRPO's constant T_max (the generation budget)."""
+
+    num_tokens: float
+    num_seqs: float
+    max_len: float = 1.0
+
+    @staticmethod
+    def from_mask(mask: torch.Tensor, max_len: int | None = None) -> "Normalizer":
+        """Counts of the whole step's (B, T) completion mask; ``max_len`` defaults to T."""
+        return Normalizer(
+            num_tokens=float(mask.sum()),
+            num_seqs=float(mask.shape[0]),
+            max_len=float(max_len if max_len is not None else mask.shape[-1]),
+        )
+
+    def merged(self, other: "Normalizer") -> "Normalizer":
+        """Counts of two disjoint shards (e.g. two ranks) of one step."""
+        return Normalizer(self.num_tokens + other.num_tokens, self.num_seqs + other.num_seqs, self.max_len)
+
+
+def aggregate(per_token_loss: torch.Tensor, mask: torch.Tensor, mode: str, normalizer: Normalizer) -> torch.Tensor:
+    """Scalar loss of a (micro-)batch: its share of the step's aggregate.
+
+    token-mean: Σ L·M / N_tokens.  seq-mean-token-mean: Σ_seq (Σ_t L·M / Σ_t M) / N_seq.
+    seq-mean-token-sum: Σ L·M / N_seq.  seq-mean-token-sum-norm (Dr.GRPO): Σ L·M / (N_seq · T_max).
+    An all-zero mask gives 0 with zero gradient. Masked positions may hold NaN.
+    """
+    if per_token_loss.shape != mask.shape:
+        raise ValueError(
+            f"per_token_loss has shape {tuple(per_token_loss.shape)} but mask {tuple(mask.shape)}; they must match"
+        )
+    m = mask.bool()
+    loss = torch.where(m, per_token_loss, torch.zeros((), dtype=per_token_loss.dtype, device=per_token_loss.device))
+    if mode == "token-mean":
+        return loss.sum() / max(normalizer.num_tokens, 1.0)
+    if mode == "seq-mean-token-mean":
+        per_seq = loss.sum(-1) / m.sum(-1).clamp(min=1).to(loss.dtype)
+        return per_seq.sum() / max(normalizer.num_seqs, 1.0)
+    if mode == "seq-mean-token-sum":
+        return loss.sum() / max(normalizer.num_seqs, 1.0)
+    if mode == "seq-mean-token-sum-norm":
+        return loss.sum() / max(normalizer.num_seqs * normalizer.max_len, 1.0)
+    raise ValueError(unknown_name_message("aggregation mode", mode, list(AGGREGATIONS)))

@@ -1,0 +1,192 @@
+"""The one place that composes loss pieces into the policy objective of a (micro-)batch.
+
+Flow per micro-batch: token advantages (with optional Entropy-Adv shaping) →
+surrogate → token selection (drop / KL-Cov penalty) → aggregation with the
+step-wide normaliser → + entropy bonus, KL to reference, positive NLL.
+
+Selections in ``minibatch`` scope are computed ONCE per optimizer step over the
+whole mini-batch by ``select_tokens`` (the trainer gathers the step's detached
+log-probs / entropies first) and passed in sliced per micro-batch; in
+``microbatch`` scope ``policy_loss`` computes them itself from the micro-batch,
+exactly as veRL 0.9 does. Metrics are each micro-batch's additive share of the
+step value (sum them over micro-batches and ranks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from entrostat.losses.advantages import entropy_adv_shaping
+from entrostat.losses.aggregation import Normalizer, aggregate
+from entrostat.losses.config import LossConfig
+from entrostat.losses.regularizers import KL_ESTIMATORS
+from entrostat.losses.selections import (
+    Selection,
+    clip_cov_select,
+    kl_cov_select,
+    token_covariance,
+    top_entropy_select,
+)
+from entrostat.losses.surrogates import SURROGATES, ClipParams, FlexBounds, SurrogateOut
+from entrostat.ops import masked_sum
+from entrostat.types import LossOutput
+
+
+@dataclass(frozen=True)
+class PolicyInputs:
+    """Tensors of one micro-batch. ``logprobs`` / ``token_entropy`` carry gradients (T = 1)."""
+
+    logprobs: torch.Tensor  # (B, T)
+    old_logprobs: torch.Tensor  # (B, T)
+    advantages: torch.Tensor  # (B,) or (B, T)
+    mask: torch.Tensor  # (B, T)
+    token_entropy: torch.Tensor | None = None  # (B, T); needed by entropy bonus / Entropy-Adv / top_entropy
+    ref_logprobs: torch.Tensor | None = None  # (B, T); needed when kl_coef > 0
+    is_correct: torch.Tensor | None = None  # (B,) bool; needed when positive_nll_coef > 0
+
+
+def needs_token_entropy(cfg: LossConfig) -> bool:
+    return cfg.entropy_coef > 0 or cfg.entropy_adv or cfg.selection == "top_entropy"
+
+
+def needs_selection_prepass(cfg: LossConfig) -> bool:
+    """True when the trainer must gather the step's detached stats and call ``select_tokens``."""
+    return cfg.selection != "none" and cfg.selection_scope == "minibatch"
+
+
+def clip_params(cfg: LossConfig) -> ClipParams:
+    f = cfg.flex
+    flex = FlexBounds(f.b_high, f.a_high, f.b_low, f.a_low, f.eps_std, f.weight_high, f.weight_low)
+    return ClipParams(cfg.eps_low, cfg.eps_high, cfg.dual_clip, cfg.beta1, cfg.beta2, flex)
+
+
+def token_advantages(cfg: LossConfig, advantages: torch.Tensor, mask: torch.Tensor, token_entropy=None) -> torch.Tensor:
+    """(B, T) advantages: broadcast of (B,), then Entropy-Adv shaping when enabled."""
+    adv = advantages[:, None].expand(mask.shape) if advantages.dim() == 1 else advantages
+    if cfg.entropy_adv:
+        if token_entropy is None:
+            raise ValueError("entropy_adv needs token_entropy (B, T); pass it in PolicyInputs")
+        adv = entropy_adv_shaping(adv, token_entropy, cfg.entropy_adv_alpha, cfg.entropy_adv_kappa)
+    return adv
+
+
+def _surrogate(cfg: LossConfig, logprobs, old_logprobs, adv) -> SurrogateOut:
+    return SURROGATES.get(cfg.surrogate)(logprobs, old_logprobs, adv, clip_params(cfg))
+
+
+def select_tokens(
+    cfg: LossConfig,
+    *,
+    advantages: torch.Tensor,
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    mask: torch.Tensor,
+    token_entropy: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Selection:
+    """The selection of ``cfg.selection`` over one scope (all tensors (B, T) of that scope, detached)."""
+    if cfg.selection == "none":
+        return Selection()
+    adv = token_advantages(cfg, advantages, mask, token_entropy)
+    if cfg.selection == "top_entropy":
+        if token_entropy is None:
+            raise ValueError("selection top_entropy needs token_entropy (B, T)")
+        return Selection(drop=top_entropy_select(token_entropy, mask, cfg.top_entropy_rho))
+    cov = token_covariance(adv, logprobs, mask)
+    if cfg.selection == "kl_cov":
+        return Selection(penalize=kl_cov_select(cov, mask, cfg.kl_cov_ratio))
+    sur = _surrogate(cfg, logprobs.detach(), old_logprobs, adv.detach())
+    clipped = sur.clipped_low | sur.clipped_high  # "already PPO-clipped" as veRL's pg2 > pg1
+    drop = clip_cov_select(cov, mask, clipped, cfg.clip_cov_ratio, cfg.clip_cov_lb, cfg.clip_cov_ub, generator)
+    return Selection(drop=drop)
+
+
+def _validate(x: PolicyInputs) -> None:
+    shape = x.mask.shape
+    for name in ("logprobs", "old_logprobs", "token_entropy", "ref_logprobs"):
+        t = getattr(x, name)
+        if t is not None and t.shape != shape:
+            raise ValueError(f"{name} has shape {tuple(t.shape)} but mask {tuple(shape)}; both must be (B, T)")
+    if x.advantages.shape not in (shape, shape[:1]):
+        raise ValueError(f"advantages has shape {tuple(x.advantages.shape)}; expected (B,) or (B, T) with (B, T) = {tuple(shape)}")
+    m = x.mask.bool()
+    adv_m = m if x.advantages.dim() == 2 else m.any(-1)
+    for name, t, mm in (("old_logprobs", x.old_logprobs, m), ("advantages", x.advantages, adv_m), ("ref_logprobs", x.ref_logprobs, m)):
+        if t is not None and bool((~torch.isfinite(t) & mm).any()):
+            raise ValueError(f"{name} contains NaN or inf at valid tokens; the rollout produced non-finite values")
+
+
+def policy_loss(
+    cfg: LossConfig,
+    x: PolicyInputs,
+    normalizer: Normalizer,
+    selection: Selection | None = None,
+    check: bool = True,
+) -> LossOutput:
+    """Loss of one micro-batch (its additive share of the step's loss) and its metric shares."""
+    if check:
+        _validate(x)
+    if selection is None and cfg.selection != "none":
+        if cfg.selection_scope == "minibatch":
+            raise ValueError(
+                "selection_scope 'minibatch' needs the selection of the whole mini-batch: call select_tokens "
+                "on the mini-batch and pass selection.rows(...) for each micro-batch"
+            )
+        selection = select_tokens(
+            cfg, advantages=x.advantages, logprobs=x.logprobs.detach(), old_logprobs=x.old_logprobs,
+            mask=x.mask, token_entropy=None if x.token_entropy is None else x.token_entropy.detach(),
+        )
+    selection = selection or Selection()
+    adv = token_advantages(cfg, x.advantages, x.mask, x.token_entropy)
+    sur = _surrogate(cfg, x.logprobs, x.old_logprobs, adv)
+    per_token = sur.loss
+    if selection.penalize is not None:
+        per_token = per_token + cfg.kl_cov_coef * selection.penalize * (x.logprobs - x.old_logprobs).abs()
+    if selection.drop is not None:
+        per_token = torch.where(selection.drop, torch.zeros_like(per_token), per_token)
+    pg = aggregate(per_token, x.mask, cfg.aggregation, normalizer)
+    loss, metrics = pg, {"pg_loss": pg.detach()}
+    loss = loss + _regularisers(cfg, x, normalizer, metrics)
+    metrics.update(_clip_metrics(sur, selection, x.mask, normalizer))
+    return LossOutput(loss, metrics)
+
+
+def _regularisers(cfg: LossConfig, x: PolicyInputs, norm: Normalizer, metrics: dict) -> torch.Tensor:
+    """Entropy bonus, KL to reference, positive NLL — each aggregated like the policy loss."""
+    total = torch.zeros((), dtype=x.logprobs.dtype, device=x.logprobs.device)
+    if cfg.entropy_coef > 0:
+        if x.token_entropy is None:
+            raise ValueError("entropy_coef > 0 needs token_entropy (B, T) with gradient")
+        ent = aggregate(x.token_entropy, x.mask, cfg.aggregation, norm)
+        total = total - cfg.entropy_coef * ent
+        metrics["entropy_bonus"] = ent.detach()
+    if cfg.kl_coef > 0:
+        if x.ref_logprobs is None:
+            raise ValueError("kl_coef > 0 needs ref_logprobs (B, T) from a reference model")
+        kl = aggregate(KL_ESTIMATORS.get(cfg.kl_estimator)(x.logprobs, x.ref_logprobs), x.mask, cfg.aggregation, norm)
+        total = total + cfg.kl_coef * kl
+        metrics["kl_ref"] = kl.detach()
+    if cfg.positive_nll_coef > 0:
+        if x.is_correct is None:
+            raise ValueError("positive_nll_coef > 0 needs is_correct (B,)")
+        # Departure (Klear 2508.07629 averages over correct tokens): normalised by the step's
+        # token count so the term stays micro-batch invariant.
+        nll = aggregate(-x.logprobs, x.mask * x.is_correct[:, None].to(x.mask.dtype), cfg.aggregation, norm)
+        total = total + cfg.positive_nll_coef * nll
+        metrics["positive_nll"] = nll.detach()
+    return total
+
+
+def _clip_metrics(sur: SurrogateOut, sel: Selection, mask: torch.Tensor, norm: Normalizer) -> dict[str, torch.Tensor]:
+    n = max(norm.num_tokens, 1.0)
+    out = {
+        "clip_frac_low": masked_sum(sur.clipped_low.float(), mask) / n,
+        "clip_frac_high": masked_sum(sur.clipped_high.float(), mask) / n,
+        "dual_clip_frac": masked_sum(sur.dual_clipped.float(), mask) / n,
+    }
+    for name, m in (("dropped_frac", sel.drop), ("penalized_frac", sel.penalize)):
+        if m is not None:
+            out[name] = masked_sum(m.float(), mask) / n
+    return out
