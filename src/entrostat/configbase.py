@@ -7,6 +7,7 @@ value, and what is allowed (with a did-you-mean for unknown keys).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -30,7 +31,7 @@ def doc(default: Any, help: str) -> Any:
 
 
 def _copy(x: Any) -> Any:
-    return dataclasses.replace(x) if dataclasses.is_dataclass(x) else type(x)(x)
+    return copy.deepcopy(x)
 
 
 def _type_name(tp: Any) -> str:

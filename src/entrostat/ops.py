@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import torch
 
-DEFAULT_CHUNK = 1024  # positions per chunk: 1024 × V=49152 × 4 B ≈ 200 MB transient
+# Positions per chunk. Two (chunk, V) fp32 work buffers are live: 128 × V=49152 × 4 B = 24 MiB each,
+# small next to the (N, V) logits gradient itself (benchmarks/chunked_logprobs_memory.py).
+DEFAULT_CHUNK = 128
 
 
 # ---------------------------------------------------------------- masked reductions
@@ -54,9 +56,14 @@ def masked_whiten(values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = T
 
 
 # ---------------------------------------------------------------- chunked log-probs / entropy
-def _scaled(z: torch.Tensor, temperature: float) -> torch.Tensor:
-    z = z.float()
-    return z if temperature == 1.0 else z / temperature
+# Shifted logits below this are exp() == 0 in fp32 and fp64; clamping to it keeps 0·(−inf) (banned
+# tokens with −inf logits) out of the Σ p·z sums, which would otherwise turn the entropy into NaN.
+_NEG_FLOOR = -1e4
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """fp32 for bf16 / fp16 / fp32 logits, fp64 for fp64 (so gradcheck in float64 is exact)."""
+    return torch.promote_types(dtype, torch.float32)
 
 
 class _ChunkedLogprobEntropy(torch.autograd.Function):
@@ -64,40 +71,69 @@ class _ChunkedLogprobEntropy(torch.autograd.Function):
 
     Gradients (z = logits / T, p = softmax(z)):
       ∂logπ(a)/∂z = onehot(a) − p;   ∂H/∂z = −p ⊙ (log p + H).
+    Per chunk of c positions it uses two reused (c, V) work buffers in the compute dtype and
+    reads the caller's logits directly (bf16 → fp32 happens inside the first op); only the
+    logits, labels and the per-position log-sum-exp / entropy are saved for backward.
     """
 
     @staticmethod
     def forward(ctx, logits, labels, temperature, chunk, want_entropy):  # logits (N, V), labels (N,)
-        n = logits.shape[0]
-        logp = torch.empty(n, dtype=torch.float32, device=logits.device)
-        ent = torch.empty(n if want_entropy else 0, dtype=torch.float32, device=logits.device)
+        n, v = logits.shape
+        cdt = _compute_dtype(logits.dtype)
+        new = dict(dtype=cdt, device=logits.device)
+        logp, lse = torch.empty(n, **new), torch.empty(n, **new)
+        ent = torch.empty(n if want_entropy else 0, **new)
+        c = min(chunk, n)
+        buf_q, buf_e = torch.empty(c, v, **new), torch.empty(c, v, **new)  # reused by every chunk
         for s in range(0, n, chunk):
-            z = _scaled(logits[s : s + chunk], temperature)  # (c, V) fp32
-            lse = torch.logsumexp(z, dim=-1)
-            logp[s : s + chunk] = z.gather(-1, labels[s : s + chunk, None]).squeeze(-1) - lse
+            x = logits[s : s + chunk]
+            k = x.shape[0]
+            m = x.amax(-1, keepdim=True).to(cdt)  # (k, 1); max(x / T) = max(x) / T for T > 0
+            q = torch.sub(x, m, out=buf_q[:k])  # (k, V) z − max(z), upcast inside the op
+            if temperature != 1.0:
+                q.div_(temperature)
+            q_label = q.gather(-1, labels[s : s + chunk, None]).squeeze(-1)
             if want_entropy:
-                ent[s : s + chunk] = lse - (torch.softmax(z, dim=-1) * z).sum(-1)
-        ctx.save_for_backward(logits, labels, ent)
+                q.clamp_(min=_NEG_FLOOR)
+            e = torch.exp(q, out=buf_e[:k])
+            total = e.sum(-1)  # (k,)
+            log_total = total.log()
+            logp[s : s + chunk] = q_label - log_total
+            lse[s : s + chunk] = m.squeeze(-1) / temperature + log_total
+            if want_entropy:
+                # H = log Σe − Σ e·q / Σe  (q = z − max z); the dot product needs no (k, V) temporary.
+                dot = torch.bmm(e.unsqueeze(1), q.unsqueeze(2)).view(k)
+                ent[s : s + chunk] = log_total - dot / total
+        ctx.save_for_backward(logits, labels, lse, ent)
         ctx.temperature, ctx.chunk, ctx.want_entropy = temperature, chunk, want_entropy
         return logp, ent
 
     @staticmethod
     def backward(ctx, g_logp, g_ent):
-        logits, labels, ent = ctx.saved_tensors
+        logits, labels, lse, ent = ctx.saved_tensors
         t, chunk = ctx.temperature, ctx.chunk
+        n, v = logits.shape
+        cdt = lse.dtype
+        use_ent = ctx.want_entropy and g_ent is not None
         grad = torch.empty_like(logits)
-        for s in range(0, logits.shape[0], chunk):
-            z = _scaled(logits[s : s + chunk], t)
-            logp_all = torch.log_softmax(z, dim=-1)  # (c, V)
-            p = logp_all.exp()
-            gl = g_logp[s : s + chunk, None].float() if g_logp is not None else None
-            gz = -p * gl if gl is not None else torch.zeros_like(p)
-            if gl is not None:
-                gz.scatter_add_(-1, labels[s : s + chunk, None], gl)
-            if ctx.want_entropy and g_ent is not None:
-                h = ent[s : s + chunk, None]
-                gz -= g_ent[s : s + chunk, None].float() * p * (logp_all + h)
-            grad[s : s + chunk] = (gz / t).to(grad.dtype)
+        buf_w = torch.empty(min(chunk, n), v, dtype=cdt, device=logits.device)
+        buf_p = torch.empty(min(chunk, n), v, dtype=cdt, device=logits.device) if use_ent else None
+        for s in range(0, n, chunk):
+            x = logits[s : s + chunk]
+            k = x.shape[0]
+            # 1/T of dz/dlogits folded into the per-position upstream gradients
+            gl = (g_logp[s : s + chunk].to(cdt) if g_logp is not None else torch.zeros(k, dtype=cdt, device=x.device)) / t
+            w = torch.add(-lse[s : s + chunk, None], x, alpha=1.0 / t, out=buf_w[:k])  # log p, (k, V)
+            if use_ent:
+                ge = g_ent[s : s + chunk].to(cdt) / t
+                w.clamp_(min=_NEG_FLOOR)
+                p = torch.exp(w, out=buf_p[:k])
+                # gz = p ⊙ (−gl − ge·(log p + H)) + onehot(a)·gl
+                w.mul_(-ge[:, None]).add_((-gl - ge * ent[s : s + chunk])[:, None]).mul_(p)
+            else:
+                w.exp_().mul_(-gl[:, None])  # gz = −gl·p + onehot(a)·gl
+            w.scatter_add_(-1, labels[s : s + chunk, None], gl[:, None])
+            grad[s : s + chunk].copy_(w)
         return grad, None, None, None, None
 
 
@@ -110,19 +146,21 @@ def _flatten(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, 
     return logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).long()
 
 
-def _check_temperature(temperature: float) -> None:
+def _check_args(temperature: float, chunk: int) -> None:
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not int(chunk) >= 1:
+        raise ValueError(f"chunk must be a positive number of positions, got {chunk}")
 
 
 def logprobs_and_entropy(
     logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, chunk: int = DEFAULT_CHUNK
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log π(label), exact token entropy), both fp32 with the labels' shape, differentiable.
+    """(log π(label), exact token entropy), both fp32 (fp64 for fp64 logits) with the labels' shape, differentiable.
 
     logits (..., V) any float dtype; labels (...) int. One pass over the logits for both.
     """
-    _check_temperature(temperature)
+    _check_args(temperature, chunk)
     flat, lab = _flatten(logits, labels)
     logp, ent = _ChunkedLogprobEntropy.apply(flat, lab, float(temperature), int(chunk), True)
     return logp.view(labels.shape), ent.view(labels.shape)
@@ -131,15 +169,15 @@ def logprobs_and_entropy(
 def logprobs_from_logits(
     logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0, chunk: int = DEFAULT_CHUNK
 ) -> torch.Tensor:
-    """log softmax(logits / temperature) at ``labels``; fp32, shape of ``labels``; chunked (see module doc)."""
-    _check_temperature(temperature)
+    """log softmax(logits / temperature) at ``labels``; fp32 (fp64 for fp64 logits), shape of ``labels``; chunked."""
+    _check_args(temperature, chunk)
     flat, lab = _flatten(logits, labels)
     logp, _ = _ChunkedLogprobEntropy.apply(flat, lab, float(temperature), int(chunk), False)
     return logp.view(labels.shape)
 
 
 def token_entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0, chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
-    """Exact entropy of softmax(logits / temperature) per position; fp32, shape logits.shape[:-1]."""
+    """Exact entropy of softmax(logits / temperature) per position; fp32 (fp64 for fp64 logits), shape logits.shape[:-1]."""
     labels = torch.zeros(logits.shape[:-1], dtype=torch.long, device=logits.device)
     return logprobs_and_entropy(logits, labels, temperature, chunk)[1]
 

@@ -61,12 +61,16 @@ def _validate(rewards: torch.Tensor, group_ids: torch.Tensor, min_group: int, na
 def grpo_advantages(rewards: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
     """A_i = (R_i − mean_g) / (std_g + 1e-6), std unbiased; groups with identical rewards get exactly 0."""
     _validate(rewards, group_ids, 2, "grpo")
-    n, s, sq = _group_stats(rewards, group_ids)
-    mean = s / n
-    var = ((sq - n * mean * mean) / (n - 1)).clamp(min=0)
-    centred = rewards.double() - mean
-    # Identical rewards: centred is ~1e-17 from rounding; force exact zeros (no NaN, no noise).
-    same = var <= 1e-12 * (1 + mean.abs())
+    n, s, _ = _group_stats(rewards, group_ids)
+    centred = rewards.double() - s / n
+    # Two-pass variance (Σ(R − mean)² per group): no cancellation for small spreads or large offsets.
+    _, dense = torch.unique(group_ids, return_inverse=True)
+    var = _group_stats(centred, dense)[2] / (n - 1)
+    # Identical rewards (exactly, not "small variance"): centred is ~1e-17 from rounding; force exact zeros.
+    r, slots = rewards.double(), torch.zeros(rewards.shape[0], dtype=torch.float64)  # ≥ one slot per group
+    hi = slots.scatter_reduce(0, dense, r, "amax", include_self=False)
+    lo = slots.scatter_reduce(0, dense, r, "amin", include_self=False)
+    same = (hi == lo)[dense]
     adv = torch.where(same, torch.zeros_like(centred), centred / (var.sqrt() + GRPO_EPS))
     return adv.to(rewards.dtype if rewards.dtype.is_floating_point else torch.float32)
 

@@ -69,7 +69,9 @@ def token_advantages(cfg: LossConfig, advantages: torch.Tensor, mask: torch.Tens
         if token_entropy is None:
             raise ValueError("entropy_adv needs token_entropy (B, T); pass it in PolicyInputs")
         adv = entropy_adv_shaping(adv, token_entropy, cfg.entropy_adv_alpha, cfg.entropy_adv_kappa)
-    return adv
+    # 0 off the mask: _validate allows non-finite advantages there (e.g. a row with no valid token),
+    # and −A·∂r/∂logπ would turn the zero upstream gradient of masked tokens into NaN.
+    return torch.where(mask.bool(), adv, torch.zeros((), dtype=adv.dtype, device=adv.device))
 
 
 def _surrogate(cfg: LossConfig, logprobs, old_logprobs, adv) -> SurrogateOut:

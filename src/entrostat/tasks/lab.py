@@ -98,7 +98,7 @@ class LabTask:
         target = rng.choice(targets)
         shown = "".join(map(str, digits))
         answer = LabAnswer(digits, target, self.n_terms, tuple(sorted(by_sum[target])))
-        return Problem(prompt=f"{shown}:{target}", answer=answer, id=f"lab{self.n_terms}-{shown}-{target}")
+        return Problem(prompt=f"{target}:{shown}", answer=answer, id=f"lab{self.n_terms}-{target}-{shown}")
 
     def problems(self, split: str, n: int, seed: int) -> list[Problem]:
         """``n`` distinct problems of ``split``, reproducible from ``seed``."""

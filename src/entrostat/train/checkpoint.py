@@ -1,0 +1,97 @@
+"""Checkpoints: written atomically (a temporary directory, then one rename), read back exactly.
+
+A checkpoint holds the model weights (safetensors), optimizer and scheduler
+state, controller state, every RNG state (python, numpy, torch CPU, the
+trainer's generators) and the trainer state (step, data position, counters).
+A killed process can leave at most a ``.tmp-*`` directory, which is ignored and
+cleaned up; ``latest_checkpoint`` only ever sees complete checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+PREFIX = "step-"
+
+
+def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "generators": {k: g.get_state() for k, g in generators.items()},
+    }
+
+
+def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    for k, g in generators.items():
+        g.set_state(state["generators"][k])
+
+
+def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, state: dict[str, Any], keep: int = 2) -> Path:
+    """Write ``ckpt_root/step-N`` atomically and prune older ones (keeping ``keep``)."""
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    final = ckpt_root / f"{PREFIX}{step:08d}"
+    tmp = ckpt_root / f".tmp-{PREFIX}{step:08d}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    weights = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(weights, str(tmp / "model.safetensors"))  # clones: safetensors refuses tied storage
+    torch.save(state, tmp / "state.pt")
+    _fsync_dir(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _fsync_dir(ckpt_root)
+    for old in list_checkpoints(ckpt_root)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def list_checkpoints(ckpt_root: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (temporary directories are ignored)."""
+    if not ckpt_root.is_dir():
+        return []
+    return sorted(p for p in ckpt_root.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
+
+
+def latest_checkpoint(ckpt_root: Path) -> Path | None:
+    found = list_checkpoints(ckpt_root)
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module) -> dict[str, Any]:
+    """Load weights into ``model`` and return the saved state dict."""
+    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
+    return torch.load(path / "state.pt", weights_only=False)
+
+
+def clean_temporaries(ckpt_root: Path) -> None:
+    """Remove ``.tmp-*`` directories a killed process left behind."""
+    if ckpt_root.is_dir():
+        for p in ckpt_root.iterdir():
+            if p.name.startswith(".tmp-"):
+                shutil.rmtree(p, ignore_errors=True)

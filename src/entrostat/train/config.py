@@ -1,0 +1,137 @@
+"""The run configuration: nested typed dataclasses (YAML recipe + dotted CLI overrides).
+
+Every field documents itself; ``entrostat show-config`` prints the resolved values
+and the help. Paper values are quoted in the recipes under ``configs/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from entrostat.configbase import ConfigError, doc
+from entrostat.losses.config import LossConfig
+
+
+@dataclass
+class ModelConfig:
+    name: str = doc("lab", "'lab' (the built-in tiny model, pre-trained and cached on first use) or a local HF model directory")
+    dtype: str = doc("float32", "weights dtype: float32 or bfloat16")
+    bf16_autocast: bool = doc(False, "run forward passes under bf16 autocast (fp32 master weights)")
+    cache_dir: str | None = doc(None, "where the lab base model is cached (default $ENTROSTAT_CACHE or ~/.cache/entrostat)")
+    lab_recipe: dict = doc({}, "overrides of the lab base model's pre-training recipe (LabRecipe fields, e.g. steps)")
+
+    def validate(self, where: str = "") -> None:
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"{where}.dtype = {self.dtype!r}: use float32 or bfloat16")
+
+
+@dataclass
+class TaskConfig:
+    name: str = doc("lab", "task name from the task registry ('lab' is the built-in procedural task)")
+    kwargs: dict = doc({}, "keyword arguments of the task constructor")
+    train_seed: int = doc(0, "seed of the training prompt stream")
+    heldout_seed: int = doc(10_000, "seed of the held-out prompts (a different stream from training)")
+    reward_errors: str = doc("raise", "a reward function that raises: 'raise' fails the step naming the prompt; 'zero' scores 0 and counts it")
+
+    def validate(self, where: str = "") -> None:
+        if self.reward_errors not in ("raise", "zero"):
+            raise ConfigError(f"{where}.reward_errors = {self.reward_errors!r}: use 'raise' or 'zero'")
+
+
+@dataclass
+class RolloutConfig:
+    prompts_per_step: int = doc(16, "P: prompts per step")
+    group_size: int = doc(8, "G: samples per prompt")
+    max_new_tokens: int = doc(12, "completion budget in tokens (also Dr.GRPO's T_max)")
+    temperature: float = doc(1.0, "sampling temperature of the main rollout")
+
+    def validate(self, where: str = "") -> None:
+        for name in ("prompts_per_step", "group_size", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{where}.{name} = {getattr(self, name)} must be ≥ 1")
+        if not self.temperature > 0:
+            raise ConfigError(f"{where}.temperature = {self.temperature} must be > 0")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = doc(2e-4, "AdamW learning rate (the papers use 5e-7 to 1e-6 on 7B models)")
+    weight_decay: float = doc(0.0, "AdamW weight decay")
+    betas: list[float] = doc([0.9, 0.999], "AdamW betas")
+    grad_clip: float = doc(1.0, "max global gradient norm (0 disables clipping)")
+    schedule: str = doc("constant", "learning-rate schedule: constant, linear or cosine (decay to 0 at the last step)")
+    warmup_steps: int = doc(0, "linear warm-up steps")
+
+    def validate(self, where: str = "") -> None:
+        if self.schedule not in ("constant", "linear", "cosine"):
+            raise ConfigError(f"{where}.schedule = {self.schedule!r}: use constant, linear or cosine")
+        if not self.lr > 0:
+            raise ConfigError(f"{where}.lr = {self.lr} must be > 0")
+
+
+@dataclass
+class TrainerConfig:
+    steps: int = doc(200, "RL steps (one rollout each)")
+    mini_batches: int = doc(1, "optimizer steps per rollout: the rollout is split into this many mini-batches")
+    epochs: int = doc(1, "passes over the rollout (PPO-style reuse with old log-probs)")
+    micro_batch_size: int = doc(0, "rows per forward/backward (gradient accumulation); 0 = the whole mini-batch")
+    seed: int = doc(0, "seed of model init, sampling and selections")
+    max_nonfinite_in_row: int = doc(3, "stop after this many consecutive non-finite losses (each is skipped and counted)")
+    threads: int = doc(0, "torch CPU threads (0: leave torch's default)")
+
+    def validate(self, where: str = "") -> None:
+        for name in ("steps", "mini_batches", "epochs", "max_nonfinite_in_row"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{where}.{name} = {getattr(self, name)} must be ≥ 1")
+
+
+@dataclass
+class EvalConfig:
+    every: int = doc(50, "evaluate on held-out prompts every N steps (and at the start and end); 0 disables")
+    prompts: int = doc(128, "number of held-out prompts")
+    samples: int = doc(8, "samples per held-out prompt (pass@1 is their mean)")
+    temperature: float = doc(1.0, "evaluation sampling temperature")
+
+
+@dataclass
+class LogConfig:
+    run_dir: str = doc("runs/{recipe}-{time}", "run directory; {recipe} and {time} are filled in")
+    checkpoint_every: int = doc(50, "write a checkpoint every N steps (and at the end); 0 disables")
+    keep_checkpoints: int = doc(2, "how many recent checkpoints to keep")
+    progress: bool = doc(True, "show a progress bar")
+
+
+@dataclass
+class RunConfig:
+    recipe: str = doc("grpo", "recipe name (informational; written into the run directory)")
+    model: ModelConfig = doc(ModelConfig(), "the policy model")
+    task: TaskConfig = doc(TaskConfig(), "prompts and verifier")
+    rollout: RolloutConfig = doc(RolloutConfig(), "sampling")
+    loss: LossConfig = doc(LossConfig(), "the policy objective")
+    optim: OptimConfig = doc(OptimConfig(), "optimiser")
+    trainer: TrainerConfig = doc(TrainerConfig(), "loop structure")
+    eval: EvalConfig = doc(EvalConfig(), "held-out evaluation")
+    log: LogConfig = doc(LogConfig(), "outputs")
+
+    def validate(self, where: str = "") -> None:
+        rows = self.rollout.prompts_per_step * self.rollout.group_size
+        mb = self.trainer.mini_batches
+        if rows % mb != 0 or (rows // mb) % self.rollout.group_size != 0:
+            raise ConfigError(
+                f"a rollout of {self.rollout.prompts_per_step} prompts × {self.rollout.group_size} samples = {rows} rows "
+                f"cannot be split into trainer.mini_batches = {mb} mini-batches of whole groups; choose mini_batches "
+                f"dividing prompts_per_step = {self.rollout.prompts_per_step}"
+            )
+        micro = self.trainer.micro_batch_size
+        if micro and (rows // mb) % micro != 0:
+            raise ConfigError(
+                f"trainer.micro_batch_size = {micro} does not divide the mini-batch of {rows // mb} rows; "
+                "pick a divisor (or 0 for the whole mini-batch)"
+            )
+
+
+def run_config_from(data: dict[str, Any]) -> RunConfig:
+    from entrostat.configbase import from_dict
+
+    return from_dict(RunConfig, data)

@@ -1,0 +1,272 @@
+"""The trainer: one RL step = rollout → scores → old log-probs → advantages → update → stats.
+
+Built-in, single process (CPU or one GPU). The normaliser of each optimizer step
+and the token selections in ``minibatch`` scope are computed here over the whole
+mini-batch, so results do not depend on the micro-batch size. The model runs in
+eval mode throughout (no dropout), as RL trainers usually do.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from entrostat.eval.evaluate import evaluate
+from entrostat.losses import (
+    Normalizer, PolicyInputs, compute_advantages, needs_selection_prepass, policy_loss, select_tokens, token_covariance,
+)
+from entrostat.models.loading import load_policy
+from entrostat.ops import masked_mean
+from entrostat.rollout.batch import generate_rollout
+from entrostat.tasks.base import get_task
+from entrostat.train import checkpoint as ckpt
+from entrostat.train.config import RunConfig
+from entrostat.train.forward import completion_logprobs
+from entrostat.train.scoring import score_completions
+from entrostat.types import RolloutBatch
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. too many non-finite losses in a row)."""
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup: int) -> float:
+    """Multiplier of the base learning rate at optimizer step ``step`` (0-based) of ``total``."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    frac = min(max(step - warmup, 0) / max(total - warmup, 1), 1.0)
+    if schedule == "linear":
+        return 1.0 - frac
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * frac))
+    return 1.0
+
+
+class Trainer:
+    """Owns the model, optimizer, generators and counters of one run."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        if cfg.trainer.threads:
+            torch.set_num_threads(cfg.trainer.threads)
+        torch.manual_seed(cfg.trainer.seed)
+        m = cfg.model
+        self.model, self.tokenizer, self.format_prompt = load_policy(
+            m.name, dtype=m.dtype, seed=cfg.trainer.seed, cache_dir=m.cache_dir, progress=cfg.log.progress,
+            lab_recipe=m.lab_recipe,
+        )
+        self.model.eval()
+        self.ref_model = copy.deepcopy(self.model).requires_grad_(False) if cfg.loss.kl_coef > 0 else None
+        self.task = get_task(cfg.task.name, **cfg.task.kwargs)
+        o = cfg.optim
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        total = cfg.trainer.steps * cfg.trainer.mini_batches * cfg.trainer.epochs
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, total, o.schedule, o.warmup_steps)
+        )
+        self.generators = {
+            "sample": torch.Generator().manual_seed(cfg.trainer.seed),
+            "select": torch.Generator().manual_seed(cfg.trainer.seed + 1),
+        }
+        self.heldout = self.task.problems("heldout", cfg.eval.prompts, cfg.task.heldout_seed)
+        self.step_idx = 0  # completed RL steps
+        self.counters = {"nonfinite_skipped": 0, "nonfinite_in_row": 0, "reward_errors": 0}
+        self.controllers: dict[str, Any] = {}  # entropy controllers (state saved in checkpoints)
+
+    # ------------------------------------------------------------------ one RL step
+    def step(self) -> dict[str, float]:
+        """One RL step; returns the step's metrics record."""
+        c, times = self.cfg, {}
+        t0 = time.perf_counter()
+        problems = self.task.problems("train", c.rollout.prompts_per_step, self._data_seed(self.step_idx))
+        batch = self.rollout(problems)
+        times["time/rollout"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        batch, token_entropy = self.score_old(batch)
+        batch = batch.with_(advantages=compute_advantages(c.loss.advantage, batch.rewards, batch.group_ids))
+        times["time/old_logprobs"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        update = self.update(batch, token_entropy)
+        times["time/update"] = time.perf_counter() - t2
+        self.step_idx += 1
+        record = {"step": self.step_idx, **self.batch_stats(batch, token_entropy), **update}
+        times["time/step"] = time.perf_counter() - t0
+        record.update(times)
+        record["throughput/tokens_per_s"] = float(batch.completion_mask.sum()) / times["time/step"]
+        return record
+
+    def _data_seed(self, step: int) -> int:
+        """Prompts of step k come from their own seed: the data position is the step index."""
+        return self.cfg.task.train_seed * 1_000_003 + step
+
+    def rollout(self, problems) -> RolloutBatch:
+        c = self.cfg
+        batch = generate_rollout(
+            self.model, self.tokenizer, problems, format_prompt=self.format_prompt, group_size=c.rollout.group_size,
+            temperature=c.rollout.temperature, max_new_tokens=c.rollout.max_new_tokens, generator=self.generators["sample"],
+        )
+        rewards, errors = score_completions(self.task, batch.meta["problems"], batch.meta["texts"], c.task.reward_errors)
+        self.counters["reward_errors"] += errors
+        return batch.with_(rewards=rewards, meta={**batch.meta, "reward_errors": errors})
+
+    @torch.no_grad()
+    def score_old(self, batch: RolloutBatch) -> tuple[RolloutBatch, torch.Tensor]:
+        """Old (rollout-time, T = 1) log-probs, reference log-probs, and exact token entropy (B, T)."""
+        bf16 = self.cfg.model.bf16_autocast
+        old, ent = self._chunked_forward(self.model, batch, bf16)
+        ref = self._chunked_forward(self.ref_model, batch, bf16)[0] if self.ref_model is not None else None
+        return batch.with_(old_logprobs=old, ref_logprobs=ref), ent
+
+    def _chunked_forward(self, model, batch: RolloutBatch, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        size = self.cfg.trainer.micro_batch_size or batch.batch_size
+        parts = [completion_logprobs(model, batch.select(torch.arange(s, min(s + size, batch.batch_size))), bf16=bf16)
+                 for s in range(0, batch.batch_size, size)]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    # ------------------------------------------------------------------ update
+    def update(self, batch: RolloutBatch, token_entropy: torch.Tensor) -> dict[str, float]:
+        """Epochs × mini-batches of optimizer steps over the rollout; returns averaged update metrics."""
+        c = self.cfg
+        n_groups = batch.batch_size // c.rollout.group_size
+        sums: dict[str, float] = {}
+        n_updates, stale = 0, False  # stale: an optimizer step happened since the rollout
+        for _ in range(c.trainer.epochs):
+            order = torch.randperm(n_groups, generator=self.generators["select"]) if c.trainer.mini_batches > 1 else torch.arange(n_groups)
+            for groups in order.chunk(c.trainer.mini_batches):
+                rows = (groups[:, None] * c.rollout.group_size + torch.arange(c.rollout.group_size)).reshape(-1)
+                metrics = self.optimizer_step(batch.select(rows), None if stale else token_entropy[rows])
+                stale = True
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                n_updates += 1
+        return {k: v / n_updates for k, v in sums.items()}
+
+    def optimizer_step(self, mb: RolloutBatch, fresh_entropy: torch.Tensor | None) -> dict[str, float]:
+        """Accumulate micro-batch gradients with the mini-batch normaliser, then one AdamW step.
+
+        ``fresh_entropy`` is the mini-batch's token entropy at the current parameters when no
+        optimizer step happened since the rollout (then old log-probs are current too and the
+        selection pre-pass costs nothing).
+        """
+        c = self.cfg
+        norm = Normalizer.from_mask(mb.completion_mask, max_len=c.rollout.max_new_tokens)
+        selection = self.minibatch_selection(mb, fresh_entropy) if needs_selection_prepass(c.loss) else None
+        size = c.trainer.micro_batch_size or mb.batch_size
+        totals: dict[str, torch.Tensor] = {}
+        for s in range(0, mb.batch_size, size):
+            sl = slice(s, s + size)
+            micro = mb.select(torch.arange(mb.batch_size)[sl])
+            logprobs, ent = completion_logprobs(self.model, micro, bf16=c.model.bf16_autocast)
+            inputs = PolicyInputs(
+                logprobs=logprobs, old_logprobs=micro.old_logprobs, advantages=micro.advantages,
+                mask=micro.completion_mask, token_entropy=ent, ref_logprobs=micro.ref_logprobs,
+                is_correct=micro.rewards >= 1.0,
+            )
+            out = policy_loss(c.loss, inputs, norm, None if selection is None else selection.rows(sl))
+            out.loss.backward()
+            for k, v in {"loss": out.loss.detach(), **out.metrics}.items():
+                totals[k] = totals.get(k, 0.0) + v
+        return self._apply_gradients({k: float(v) for k, v in totals.items()})
+
+    def minibatch_selection(self, mb: RolloutBatch, fresh_entropy: torch.Tensor | None):
+        """Token selection over the whole mini-batch (needs current log-probs: free when fresh)."""
+        if fresh_entropy is not None:
+            logprobs, ent = mb.old_logprobs, fresh_entropy
+        else:
+            with torch.no_grad():
+                logprobs, ent = self._chunked_forward(self.model, mb, self.cfg.model.bf16_autocast)
+        return select_tokens(
+            self.cfg.loss, advantages=mb.advantages, logprobs=logprobs, old_logprobs=mb.old_logprobs,
+            mask=mb.completion_mask, token_entropy=ent, generator=self.generators["select"],
+        )
+
+    def _apply_gradients(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Clip and step, or skip and count a non-finite loss / gradient."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        clip = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip)) if params else 0.0
+        metrics["grad_norm"] = grad_norm
+        metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+        if math.isfinite(metrics["loss"]) and math.isfinite(grad_norm):
+            self.optimizer.step()
+            self.counters["nonfinite_in_row"] = 0
+        else:
+            self.counters["nonfinite_skipped"] += 1
+            self.counters["nonfinite_in_row"] += 1
+            if self.counters["nonfinite_in_row"] >= self.cfg.trainer.max_nonfinite_in_row:
+                raise TrainingError(
+                    f"{self.counters['nonfinite_in_row']} non-finite losses in a row (step {self.step_idx + 1}); "
+                    "lower optim.lr or check the model / rewards (trainer.max_nonfinite_in_row sets the limit)"
+                )
+        self.optimizer.zero_grad(set_to_none=True)
+        with warnings.catch_warnings():  # a skipped update still advances the schedule: no warning for that
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+            self.scheduler.step()
+        return metrics
+
+    # ------------------------------------------------------------------ stats, eval, checkpoints
+    def batch_stats(self, batch: RolloutBatch, token_entropy: torch.Tensor) -> dict[str, float]:
+        """Rollout statistics of the step: entropy (exact) and nll at T = 1, rewards, lengths, covariance."""
+        g = self.cfg.rollout.group_size
+        mask = batch.completion_mask
+        rewards = batch.rewards.view(-1, g)
+        adv_tok = batch.advantages[:, None].expand_as(mask)
+        return {
+            "entropy": float(masked_mean(token_entropy, mask)),
+            "nll": float(masked_mean(-batch.old_logprobs, mask)),
+            "reward_mean": float(batch.rewards.mean()),
+            "pass_rate": float((batch.rewards >= 1.0).float().mean()),
+            "covariance": float(masked_mean(token_covariance(adv_tok, batch.old_logprobs, mask), mask)),
+            "response_length": float(mask.sum(-1).mean()),
+            "truncation_rate": float(batch.is_truncated.float().mean()),
+            "zero_adv_group_frac": float((rewards.max(-1).values == rewards.min(-1).values).float().mean()),
+            "reward_errors": float(batch.meta.get("reward_errors", 0)),
+            "nonfinite_skipped": float(self.counters["nonfinite_skipped"]),
+        }
+
+    def evaluate(self) -> dict[str, float]:
+        e = self.cfg.eval
+        res = evaluate(
+            self.model, self.tokenizer, self.task, self.heldout, format_prompt=self.format_prompt, n=e.samples,
+            temperature=e.temperature, max_new_tokens=self.cfg.rollout.max_new_tokens,
+            seed=self.cfg.trainer.seed * 7919 + 17,
+        )
+        return {f"eval/{k}": v for k, v in res.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step_idx,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "counters": dict(self.counters),
+            "controllers": {k: c.state_dict() for k, c in self.controllers.items()},
+            "rng": ckpt.rng_state(self.generators),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_idx = state["step"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.counters.update(state["counters"])
+        for k, c in self.controllers.items():
+            c.load_state_dict(state["controllers"][k])
+        ckpt.set_rng_state(state["rng"], self.generators)
+
+    def save(self) -> Path:
+        return ckpt.save_checkpoint(self.run_dir / "checkpoints", self.step_idx, self.model, self.state_dict(),
+                                    keep=self.cfg.log.keep_checkpoints)
+
+    def restore_latest(self) -> bool:
+        root = self.run_dir / "checkpoints"
+        ckpt.clean_temporaries(root)
+        found = ckpt.latest_checkpoint(root)
+        if found is None:
+            return False
+        self.load_state_dict(ckpt.load_checkpoint(found, self.model))
+        return True
