@@ -88,8 +88,14 @@ class _ChunkedLogprobEntropy(torch.autograd.Function):
         for s in range(0, n, chunk):
             x = logits[s : s + chunk]
             k = x.shape[0]
-            m = x.amax(-1, keepdim=True).to(cdt)  # (k, 1); max(x / T) = max(x) / T for T > 0
-            q = torch.sub(x, m, out=buf_q[:k])  # (k, V) z − max(z), upcast inside the op
+            q = buf_q[:k]  # (k, V): z − max(z); max(x / T) = max(x) / T for T > 0
+            if x.dtype == cdt:
+                m = x.amax(-1, keepdim=True)  # (k, 1)
+                torch.sub(x, m, out=q)
+            else:  # upcast into the buffer first: a mixed-dtype op would allocate a hidden fp32 copy
+                q.copy_(x)
+                m = q.amax(-1, keepdim=True)
+                q.sub_(m)
             if temperature != 1.0:
                 q.div_(temperature)
             q_label = q.gather(-1, labels[s : s + chunk, None]).squeeze(-1)
@@ -123,7 +129,14 @@ class _ChunkedLogprobEntropy(torch.autograd.Function):
             k = x.shape[0]
             # 1/T of dz/dlogits folded into the per-position upstream gradients
             gl = (g_logp[s : s + chunk].to(cdt) if g_logp is not None else torch.zeros(k, dtype=cdt, device=x.device)) / t
-            w = torch.add(-lse[s : s + chunk, None], x, alpha=1.0 / t, out=buf_w[:k])  # log p, (k, V)
+            w = buf_w[:k]  # log p = x / T − lse, (k, V)
+            if x.dtype == cdt:
+                torch.add(-lse[s : s + chunk, None], x, alpha=1.0 / t, out=w)
+            else:  # upcast into the buffer (no hidden mixed-dtype copy), then in place
+                w.copy_(x)
+                if t != 1.0:
+                    w.div_(t)
+                w.sub_(lse[s : s + chunk, None])
             if use_ent:
                 ge = g_ent[s : s + chunk].to(cdt) / t
                 w.clamp_(min=_NEG_FLOOR)

@@ -52,12 +52,19 @@ def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, state: d
     torch.save(state, tmp / "state.pt")
     _fsync_dir(tmp)
     if final.exists():
-        shutil.rmtree(final)
+        _remove(final)
     os.replace(tmp, final)
     _fsync_dir(ckpt_root)
     for old in list_checkpoints(ckpt_root)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
     return final
+
+
+def _remove(path: Path) -> None:
+    """Rename out of sight first (atomic), then delete: a kill mid-delete leaves only a .tmp-* dir."""
+    doomed = path.with_name(f".tmp-del-{path.name}-{os.getpid()}")
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -92,7 +92,9 @@ class Trainer:
         batch = batch.with_(advantages=compute_advantages(c.loss.advantage, batch.rewards, batch.group_ids))
         times["time/old_logprobs"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        update = self.update(batch, token_entropy)
+        update, fused = self.update(batch, token_entropy)
+        if fused is not None:  # on-policy: old log-probs and entropy came from the training forward
+            batch, token_entropy = batch.with_(old_logprobs=fused[0]), fused[1]
         times["time/update"] = time.perf_counter() - t2
         self.step_idx += 1
         record = {"step": self.step_idx, **self.batch_stats(batch, token_entropy), **update}
@@ -100,6 +102,16 @@ class Trainer:
         record.update(times)
         record["throughput/tokens_per_s"] = float(batch.completion_mask.sum()) / times["time/step"]
         return record
+
+    def fused_old_logprobs(self) -> bool:
+        """On-policy steps (one optimizer step per rollout) take old log-probs from the training
+        forward, detached — they are the same numbers — instead of a separate pass (as TRL does
+        with one iteration). A mini-batch selection over several micro-batches still needs the pass."""
+        c = self.cfg
+        one_update = c.trainer.epochs == 1 and c.trainer.mini_batches == 1
+        rows = c.rollout.prompts_per_step * c.rollout.group_size
+        one_micro = not c.trainer.micro_batch_size or c.trainer.micro_batch_size >= rows
+        return one_update and (one_micro or not needs_selection_prepass(c.loss))
 
     def _data_seed(self, step: int) -> int:
         """Prompts of step k come from their own seed: the data position is the step index."""
@@ -116,10 +128,11 @@ class Trainer:
         return batch.with_(rewards=rewards, meta={**batch.meta, "reward_errors": errors})
 
     @torch.no_grad()
-    def score_old(self, batch: RolloutBatch) -> tuple[RolloutBatch, torch.Tensor]:
-        """Old (rollout-time, T = 1) log-probs, reference log-probs, and exact token entropy (B, T)."""
+    def score_old(self, batch: RolloutBatch) -> tuple[RolloutBatch, torch.Tensor | None]:
+        """Old (rollout-time, T = 1) log-probs and exact token entropy (B, T), unless fused into the
+        update; reference log-probs when a KL term needs them."""
         bf16 = self.cfg.model.bf16_autocast
-        old, ent = self._chunked_forward(self.model, batch, bf16)
+        old, ent = (None, None) if self.fused_old_logprobs() else self._chunked_forward(self.model, batch, bf16)
         ref = self._chunked_forward(self.ref_model, batch, bf16)[0] if self.ref_model is not None else None
         return batch.with_(old_logprobs=old, ref_logprobs=ref), ent
 
@@ -130,9 +143,16 @@ class Trainer:
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     # ------------------------------------------------------------------ update
-    def update(self, batch: RolloutBatch, token_entropy: torch.Tensor) -> dict[str, float]:
-        """Epochs × mini-batches of optimizer steps over the rollout; returns averaged update metrics."""
+    def update(self, batch: RolloutBatch, token_entropy: torch.Tensor | None):
+        """Epochs × mini-batches of optimizer steps over the rollout.
+
+        Returns the update metrics averaged over optimizer steps, and (old log-probs, token
+        entropy) of the whole batch when they were fused into the training forward (else None).
+        """
         c = self.cfg
+        if token_entropy is None:
+            metrics, fused = self.optimizer_step(batch, None, fused=True)
+            return metrics, fused
         n_groups = batch.batch_size // c.rollout.group_size
         sums: dict[str, float] = {}
         n_updates, stale = 0, False  # stale: an optimizer step happened since the rollout
@@ -140,29 +160,37 @@ class Trainer:
             order = torch.randperm(n_groups, generator=self.generators["select"]) if c.trainer.mini_batches > 1 else torch.arange(n_groups)
             for groups in order.chunk(c.trainer.mini_batches):
                 rows = (groups[:, None] * c.rollout.group_size + torch.arange(c.rollout.group_size)).reshape(-1)
-                metrics = self.optimizer_step(batch.select(rows), None if stale else token_entropy[rows])
+                metrics, _ = self.optimizer_step(batch.select(rows), None if stale else token_entropy[rows])
                 stale = True
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
                 n_updates += 1
-        return {k: v / n_updates for k, v in sums.items()}
+        return {k: v / n_updates for k, v in sums.items()}, None
 
-    def optimizer_step(self, mb: RolloutBatch, fresh_entropy: torch.Tensor | None) -> dict[str, float]:
+    def optimizer_step(self, mb: RolloutBatch, fresh_entropy: torch.Tensor | None, fused: bool = False):
         """Accumulate micro-batch gradients with the mini-batch normaliser, then one AdamW step.
 
         ``fresh_entropy`` is the mini-batch's token entropy at the current parameters when no
         optimizer step happened since the rollout (then old log-probs are current too and the
-        selection pre-pass costs nothing).
+        selection pre-pass costs nothing). ``fused``: old log-probs are the detached current ones
+        (see ``fused_old_logprobs``); they are returned with the entropy, else None.
         """
         c = self.cfg
         norm = Normalizer.from_mask(mb.completion_mask, max_len=c.rollout.max_new_tokens)
-        selection = self.minibatch_selection(mb, fresh_entropy) if needs_selection_prepass(c.loss) else None
+        prepass = needs_selection_prepass(c.loss)
+        selection = self.minibatch_selection(mb, fresh_entropy) if prepass and not fused else None
         size = c.trainer.micro_batch_size or mb.batch_size
         totals: dict[str, torch.Tensor] = {}
+        seen: list[tuple[torch.Tensor, torch.Tensor]] = []
         for s in range(0, mb.batch_size, size):
             sl = slice(s, s + size)
             micro = mb.select(torch.arange(mb.batch_size)[sl])
             logprobs, ent = completion_logprobs(self.model, micro, bf16=c.model.bf16_autocast)
+            if fused:
+                micro = micro.with_(old_logprobs=logprobs.detach())
+                seen.append((logprobs.detach(), ent.detach()))
+                if prepass:  # one micro-batch is the whole mini-batch here (sl covers every row)
+                    selection = self.minibatch_selection(micro, ent.detach())
             inputs = PolicyInputs(
                 logprobs=logprobs, old_logprobs=micro.old_logprobs, advantages=micro.advantages,
                 mask=micro.completion_mask, token_entropy=ent, ref_logprobs=micro.ref_logprobs,
@@ -172,7 +200,8 @@ class Trainer:
             out.loss.backward()
             for k, v in {"loss": out.loss.detach(), **out.metrics}.items():
                 totals[k] = totals.get(k, 0.0) + v
-        return self._apply_gradients({k: float(v) for k, v in totals.items()})
+        metrics = self._apply_gradients({k: float(v) for k, v in totals.items()})
+        return metrics, (torch.cat([x[0] for x in seen]), torch.cat([x[1] for x in seen])) if fused else None
 
     def minibatch_selection(self, mb: RolloutBatch, fresh_entropy: torch.Tensor | None):
         """Token selection over the whole mini-batch (needs current log-probs: free when fresh)."""
