@@ -33,9 +33,10 @@ def _group_stats(rewards: torch.Tensor, group_ids: torch.Tensor) -> tuple[torch.
     _, dense = torch.unique(group_ids, return_inverse=True)
     n_groups = int(dense.max()) + 1 if dense.numel() else 0
     r = rewards.double()
-    size = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, dense, torch.ones_like(r))
-    total = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, dense, r)
-    sq = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, dense, r * r)
+    zeros = torch.zeros(n_groups, dtype=torch.float64, device=rewards.device)
+    size = zeros.clone().index_add_(0, dense, torch.ones_like(r))
+    total = zeros.clone().index_add_(0, dense, r)
+    sq = zeros.clone().index_add_(0, dense, r * r)
     return size[dense], total[dense], sq[dense]
 
 

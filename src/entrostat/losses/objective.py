@@ -99,6 +99,8 @@ def select_tokens(
     cov = token_covariance(adv, logprobs, mask)
     if cfg.selection == "kl_cov":
         return Selection(penalize=kl_cov_select(cov, mask, cfg.kl_cov_ratio))
+    if cfg.selection != "clip_cov":
+        raise ValueError(f"unknown selection {cfg.selection!r}; valid: none, clip_cov, kl_cov, top_entropy")
     sur = _surrogate(cfg, logprobs.detach(), old_logprobs, adv.detach())
     clipped = sur.clipped_low | sur.clipped_high  # "already PPO-clipped" as veRL's pg2 > pg1
     drop = clip_cov_select(cov, mask, clipped, cfg.clip_cov_ratio, cfg.clip_cov_lb, cfg.clip_cov_ub, generator)
