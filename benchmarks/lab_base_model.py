@@ -6,6 +6,14 @@ exact token entropy of the sampled completions (temperature 1), distinct
 correct answers found per prompt, and the sampler's throughput.
 
     python benchmarks/lab_base_model.py --seeds 0 1 2
+
+Measured on a 2-core AMD EPYC (AVX2, no AVX-512; 2 torch threads, light
+background load), default LabRecipe, 200 held-out prompts x 64 samples:
+
+    seed  pretrain_s  pass@1  pass@8  pass@64  entropy  sampler
+    0     27.9        0.201   0.824   1.000    0.972    ~16k tok/s, 128x8 tokens in 0.06 s
+    1     26.9        0.184   0.797   1.000    0.975
+    2     25.4        0.176   0.780   1.000    0.991
 """
 
 from __future__ import annotations

@@ -1,15 +1,22 @@
 """The tiny lab model: a local character tokenizer, a small Llama, and its pre-trained base.
 
-``load_lab_base_model`` returns the lab's *base model*: a ~1 M-parameter
-Llama pre-trained for a few hundred steps on the lab task with deliberately
-imperfect demonstrations (correct answers, spread evenly over every valid
-answer, with probability ``correct_prob``; plausible near misses otherwise),
-so that correct answers are in the model's support but not dominant and RL has
-room to improve. The result is cached under ``$ENTROSTAT_CACHE`` (default
-``~/.cache/entrostat``) in a directory keyed by a hash of the recipe and seed,
-written to a temporary directory first and moved into place with
-``os.replace`` so an interrupted run never leaves a half-written cache.
-Nothing is downloaded.
+``load_lab_base_model`` returns the lab's *base model*: a ~0.34 M-parameter
+Llama (small so that it pre-trains in about half a minute on two CPU cores)
+given a short supervised pre-training on the lab task in two phases. First,
+correct demonstrations only (spread evenly over every valid answer), so the
+model learns the skill; then a deliberately imperfect mixture, correct with
+probability ``correct_prob`` and plausible near misses otherwise, so the model
+gets sloppy. Correct answers end up in the model's support but not dominant
+(held-out pass@1 about 0.2 at temperature 1, pass@64 about 1.0, token entropy
+about 1 nat), which leaves RL room to improve and makes exploration matter.
+
+The result is cached under ``$ENTROSTAT_CACHE`` (default ``~/.cache/entrostat``)
+in a directory keyed by a hash of the recipe and seed, written to a temporary
+directory first and moved into place with ``os.replace`` so an interrupted run
+never leaves a half-written cache. Nothing is downloaded.
+
+Prompt format: ``format_prompt(problem)`` is ``problem.prompt + "="``, e.g.
+``"13:385176="``; the model answers ``"8+5"`` then ``<eos>``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import os
 import random
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +42,10 @@ from entrostat.tasks.lab import LabTask, sample_demonstration
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 CHARS = "0123456789+-*=:,.?() abcdefghijklmnopqrstuvwxyz"
-PROMPT_SUFFIX = "="  # the model writes its answer right after "<digits>:<target>="
+PROMPT_SUFFIX = "="  # the model writes its answer right after "<target>:<digits>="
 MAX_NEW_TOKENS = 8  # enough for any lab answer ("a+b+c" and EOS) with room to ramble
+# Plain attention: for sequences of ~15 tokens it trains ~25 % faster on CPU than SDPA's flash kernel.
+ATTN_IMPLEMENTATION = "eager"
 
 
 def build_lab_tokenizer():
@@ -74,6 +84,7 @@ def build_lab_model(tokenizer, seed: int, *, hidden_size: int = 96, num_layers: 
         max_position_embeddings=max_positions, tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, attention_dropout=0.0,
+        attn_implementation=ATTN_IMPLEMENTATION,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -95,7 +106,7 @@ class LabRecipe:
     n_problems: int = 4096  # distinct training problems the demonstrations are drawn for
     clean_frac: float = 0.65  # first fraction of steps: correct demonstrations only (learn the skill)
     correct_prob: float = 0.35  # afterwards: fraction of demonstrations that are correct (get sloppy)
-    steps: int = 400
+    steps: int = 320
     batch_size: int = 128
     lr: float = 3e-3
     warmup_steps: int = 30
@@ -194,7 +205,7 @@ def load_lab_base_model(cache_dir: str | None = None, seed: int = 0, progress: b
     if not (final / "config.json").exists():
         _build_and_cache(final, recipe, seed, progress)
     with _quiet_transformers():
-        model = LlamaForCausalLM.from_pretrained(final, local_files_only=True)
+        model = LlamaForCausalLM.from_pretrained(final, local_files_only=True, attn_implementation=ATTN_IMPLEMENTATION)
         tokenizer = PreTrainedTokenizerFast.from_pretrained(final, local_files_only=True)
     tokenizer.padding_side = "left"
     return model.eval(), tokenizer
@@ -222,6 +233,9 @@ def _build_and_cache(final: Path, recipe: LabRecipe, seed: int, progress: bool) 
         torch.manual_seed(seed)
         pretrain_lab_model(model, tokenizer, recipe, seed, progress)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}-*"):  # left by a killed build more than an hour ago
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
         with _quiet_transformers():

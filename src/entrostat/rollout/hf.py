@@ -12,6 +12,7 @@ masked out and replaced by ``pad_token_id``.
 
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import torch
@@ -32,6 +33,15 @@ def _new_cache(model):
         return DynamicCache(config=model.config)
     except (ImportError, TypeError):
         return None
+
+
+def _last_logits_kwargs(model) -> dict:
+    """``logits_to_keep=1`` where the model's forward accepts it (skips the LM head on prompt positions)."""
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
 
 def _sample_step(logits: Tensor, temperature: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
@@ -84,7 +94,7 @@ def sample_completions(
     try:
         cache = _new_cache(model)
         out = model(input_ids=prompt_ids, attention_mask=attn, position_ids=positions,
-                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+                    past_key_values=cache, use_cache=True, **_last_logits_kwargs(model))
         next_pos = positions[:, -1:] + 1  # (B, 1)
         done = torch.zeros(bsz, dtype=torch.bool, device=device)
         ids, masks, logps = [], [], []

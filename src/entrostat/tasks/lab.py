@@ -1,9 +1,10 @@
 """The lab task: pick digits from a list that add up to a target.
 
-A problem shows ``n_digits`` distinct digits in random order and a target, e.g.
-the prompt ``"385176:13"``; a correct answer names ``n_terms`` digits of the
+A problem shows a target and ``n_digits`` distinct digits in random order, e.g.
+the prompt ``"13:385176"``; a correct answer names ``n_terms`` digits of the
 list (each at most once, any order) whose sum is the target, written as
-``"8+5"``. Targets are chosen so that at least ``min_solutions`` different
+``"8+5"``. The target comes first so that a left-to-right model reading the
+digits already knows what they must add up to. Targets are chosen so that at least ``min_solutions`` different
 digit sets are correct, so every prompt has several distinct correct answers
 ("8+5", "5+8", "6+7", "7+6" above) and exploration and pass@k matter.
 
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 from entrostat.tasks.base import Problem, check_split, register_task
 
-_ANSWER_RE = re.compile(r"\d(?:\+\d)*")
+_ANSWER_RE = re.compile(r"[0-9](?:\+[0-9])*")
 
 
 @dataclass(frozen=True)

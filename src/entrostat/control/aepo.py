@@ -1,0 +1,67 @@
+"""AEPO temperature switch, faithful mode (arXiv 2510.08141 v1–v6; ALGORITHMS.md §2.2).
+
+Bang-bang on the auxiliary sampling temperature: T_aux = T_high if H_prev ≤ H*
+else T_low, with H_prev the previous step's signal and H_prev = 0 before the
+first step (so the first step samples hot). ``aux_keep_frac`` is 1.0 while raising
+and 0.5 while lowering (the paper halves the number of kept auxiliary samples,
+k = min(N_reg, #kept), when lowering entropy; the trainer applies the fraction).
+
+``signal``: ``entropy`` (exact token-mean entropy, our default) or ``nll`` (the
+sampled estimate the paper's code used; recipe ``aepo_paper``). Departures from
+the paper: H* may be a schedule, compared at the next step's index k =
+stats["step"]; a non-finite signal leaves the state untouched.
+Defaults: H* = 0.5 (the paper's script; its headline runs use 0.75), T_high 1.2, T_low 0.8.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from entrostat.configbase import ConfigError
+from entrostat.control._common import choice, finite, number, stat, step_counts
+from entrostat.control.base import CONTROLLERS, Controller
+from entrostat.control.targets import build_target
+
+SIGNALS = ("entropy", "nll")
+
+
+@CONTROLLERS.register("aepo")
+class AEPO(Controller):
+    """Actuators ``aux_temperature`` and ``aux_keep_frac``."""
+
+    name = "aepo"
+    _STATE = ("h_prev", "raising", "last_target")
+
+    def __init__(self, target: Any = 0.5, t_high: float = 1.2, t_low: float = 0.8, signal: str = "entropy"):
+        what = "controller 'aepo'"
+        self.target = build_target(target)
+        self.t_high = number(t_high, "t_high", low=0.0, what=what)
+        self.t_low = number(t_low, "t_low", low=0.0, what=what)
+        if not 0.0 < self.t_low <= self.t_high:
+            raise ConfigError(f"{what}: need 0 < t_low ≤ t_high, got t_low={t_low}, t_high={t_high}")
+        self.signal = choice(signal, "signal", SIGNALS, what)
+        self.h_prev = 0.0
+        self.raising = 1  # H_prev = 0 ≤ H* (targets are ≥ 0): the first step raises
+        self.last_target = 0.0
+
+    def value(self) -> dict[str, float]:
+        if self.raising:
+            return {"aux_temperature": self.t_high, "aux_keep_frac": 1.0}
+        return {"aux_temperature": self.t_low, "aux_keep_frac": 0.5}
+
+    def update(self, stats: Mapping[str, float]) -> None:
+        step, total = step_counts(stats)
+        measured = stat(stats, self.signal)
+        if not finite(measured):
+            return
+        self.h_prev = measured
+        self.last_target = self.target(step, total)
+        self.raising = int(self.h_prev <= self.last_target)
+
+    def signals(self) -> dict[str, float]:
+        return {
+            "target": self.last_target,
+            "measured": self.h_prev,
+            "error": self.last_target - self.h_prev,
+            "raising": float(self.raising),
+        }

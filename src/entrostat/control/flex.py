@@ -1,0 +1,131 @@
+"""Schedules over ``flex_clip`` bounds (Flexible Entropy Control, arXiv 2602.09782; ALGORITHMS.md §2.4).
+
+``flex_clip`` blends each bound with the standard ε (``losses.surrogates.FlexBounds``):
+E⁺ = w_h·H(p) + (1 − w_h)·ε_std and E⁻ = w_l·M(p) + (1 − w_l)·ε_std, with H(p) = ε⁺(p)
+and M(p) = ε⁻(p). These controllers output (``flex_weight_high``, ``flex_weight_low``)
+= (w_h, w_l) chosen so that the blend equals the spec's formulas exactly.
+
+λ_k goes 1 → 0 linearly over the first phase (k < r·K) and 0 → −1 over the second
+(k ≥ r·K); with r = 0.5 this is the paper's λ_k = 1 − 2k/K. Matching coefficients:
+
+- ID, first phase:  E⁺ = λ·H + (1−λ)·ε_std, E⁻ = ε_std          → (w_h, w_l) = (λ, 0)
+- ID, second phase: E⁺ = ε_std, E⁻ = (1+λ)·M − λ·ε_std          → (w_h, w_l) = (0, 1 + λ)
+- DID, first phase: E⁺ = λ·ε_std + (1−λ)·H, E⁻ = ε_std          → (w_h, w_l) = (1 − λ, 0)
+- DID, second phase: E⁺ = H, E⁻ = (1+λ)·M − λ·ε_std             → (w_h, w_l) = (1, 1 + λ)
+- OD: boost (E⁺, E⁻) = (H, ε_std) → (1, 0); suppress (ε_std, M) → (0, 1).
+
+Step index: after ``update`` with ``stats["step"] = s`` the value is for the 0-based
+step k = s (before any update, k = 0); the step k = r·K itself belongs to the second
+phase. OD compares the entropy measured at step s − 1 with H_min and τ_high(k) at
+k = s: τ_high(k) = H_min + (H_0 − H_min)(1 − k/K), H_min = floor_frac·H_0, H_0 the
+first measured entropy; it starts in "suppress" and a non-finite entropy is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from entrostat.configbase import ConfigError
+from entrostat.control._common import finite, number, stat, step_counts
+from entrostat.control.base import CONTROLLERS, Controller
+
+
+def flex_lambda(step: int, total_steps: int, phase_ratio: float = 0.5) -> float:
+    """λ_k: 1 → 0 over the first phase [0, r·K), 0 → −1 over the second [r·K, K] (2602.09782, generalised to r)."""
+    f = min(max(step / total_steps, 0.0), 1.0)
+    if f < phase_ratio:
+        return 1.0 - f / phase_ratio
+    return -(f - phase_ratio) / (1.0 - phase_ratio)
+
+
+def flex_weights(shape: str, step: int, total_steps: int, phase_ratio: float = 0.5) -> tuple[float, float]:
+    """(w_h, w_l) of the open-loop schedule ``shape`` ('id' or 'did') at 0-based step k of K."""
+    lam = flex_lambda(step, total_steps, phase_ratio)
+    first = step / total_steps < phase_ratio
+    if shape == "id":
+        return (lam, 0.0) if first else (0.0, 1.0 + lam)
+    if shape == "did":
+        return (1.0 - lam, 0.0) if first else (1.0, 1.0 + lam)
+    raise ValueError(f"flex schedule shape must be 'id' or 'did', got {shape!r}")
+
+
+class FlexSchedule(Controller):
+    """Open-loop ID or DID schedule of the flex_clip blend weights."""
+
+    _STATE = ("next_step", "total_steps")
+
+    def __init__(self, shape: str, phase_ratio: float = 0.5):
+        self.shape = shape
+        self.name = f"flex_{shape}"
+        self.phase_ratio = number(phase_ratio, "phase_ratio", low=0.0, high=1.0, what=f"controller {self.name!r}")
+        if not 0.0 < self.phase_ratio < 1.0:
+            raise ConfigError(f"controller {self.name!r}: phase_ratio must lie strictly between 0 and 1, got {phase_ratio!r}")
+        self.next_step, self.total_steps = 0, 1  # k = 0: λ = 1 whatever K is
+
+    def value(self) -> dict[str, float]:
+        w_h, w_l = flex_weights(self.shape, self.next_step, self.total_steps, self.phase_ratio)
+        return {"flex_weight_high": w_h, "flex_weight_low": w_l}
+
+    def update(self, stats: Mapping[str, float]) -> None:
+        self.next_step, self.total_steps = step_counts(stats)
+
+    def signals(self) -> dict[str, float]:
+        lam = flex_lambda(self.next_step, self.total_steps, self.phase_ratio)
+        return {"lambda": lam, **self.value()}
+
+
+@CONTROLLERS.register("flex_id")
+def flex_id(phase_ratio: float = 0.5) -> FlexSchedule:
+    """ID: wide upper bound fading to ε_std, then wide lower bound fading to ε_std."""
+    return FlexSchedule("id", phase_ratio)
+
+
+@CONTROLLERS.register("flex_did")
+def flex_did(phase_ratio: float = 0.5) -> FlexSchedule:
+    """DID: upper bound widening from ε_std to H(p), then held while the lower bound fades from M(p)."""
+    return FlexSchedule("did", phase_ratio)
+
+
+@CONTROLLERS.register("flex_od")
+class FlexOD(Controller):
+    """OD (oscillatory decay): closed-loop hysteresis between "boost" and "suppress"."""
+
+    name = "flex_od"
+    _STATE = ("mode", "h0", "started", "last_entropy", "last_tau")
+
+    def __init__(self, floor_frac: float = 0.2):
+        self.floor_frac = number(floor_frac, "floor_frac", low=0.0, high=1.0, what="controller 'flex_od'")
+        self.mode = "suppress"
+        self.h0, self.started = 0.0, 0
+        self.last_entropy, self.last_tau = 0.0, 0.0
+
+    def value(self) -> dict[str, float]:
+        w_h, w_l = (1.0, 0.0) if self.mode == "boost" else (0.0, 1.0)
+        return {"flex_weight_high": w_h, "flex_weight_low": w_l}
+
+    def tau_high(self, step: int, total_steps: int) -> float:
+        """τ_high(k) = H_min + (H_0 − H_min)(1 − k/K)."""
+        h_min = self.floor_frac * self.h0
+        return h_min + (self.h0 - h_min) * (1.0 - min(step / total_steps, 1.0))
+
+    def update(self, stats: Mapping[str, float]) -> None:
+        step, total = step_counts(stats)
+        entropy = stat(stats, "entropy")
+        if not finite(entropy):
+            return
+        if not self.started:
+            self.h0, self.started = entropy, 1
+        tau = self.tau_high(step, total)
+        if entropy <= self.floor_frac * self.h0:
+            self.mode = "boost"
+        elif entropy > tau:
+            self.mode = "suppress"
+        self.last_entropy, self.last_tau = entropy, tau
+
+    def signals(self) -> dict[str, float]:
+        return {
+            "h0": self.h0,
+            "h_min": self.floor_frac * self.h0,
+            "tau_high": self.last_tau,
+            "boost": float(self.mode == "boost"),
+        }

@@ -1,0 +1,63 @@
+"""SCOPE-RL continuous temperature (arXiv 2510.08141 v7; ALGORITHMS.md §2.3 — our reconstruction, no official code).
+
+T_aux = clip(1 + H* − H_prev, T_min, T_max) with (T_min, T_max) = (0.8, 1.2); the
+first step uses T_aux = 1. AEPO (``aepo``) is its saturated limit. The
+auxiliary-loss weight α (default 1/64) is passed through as ``aux_alpha``.
+
+``signal``: ``entropy`` (default) or ``nll``. H* may be a schedule, compared at
+the next step's index k = stats["step"]; a non-finite signal leaves the state
+untouched. H* defaults to 0.5, AEPO's script value (v7 gives no default).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from entrostat.configbase import ConfigError
+from entrostat.control._common import choice, clip, finite, number, stat, step_counts
+from entrostat.control.aepo import SIGNALS
+from entrostat.control.base import CONTROLLERS, Controller
+from entrostat.control.targets import build_target
+
+
+@CONTROLLERS.register("scope_rl")
+class ScopeRL(Controller):
+    """Actuators ``aux_temperature`` and ``aux_alpha``."""
+
+    name = "scope_rl"
+    _STATE = ("temperature", "h_prev", "last_target")
+
+    def __init__(
+        self, target: Any = 0.5, alpha: float = 1 / 64, t_min: float = 0.8, t_max: float = 1.2, signal: str = "entropy"
+    ):
+        what = "controller 'scope_rl'"
+        self.target = build_target(target)
+        self.alpha = number(alpha, "alpha", low=0.0, what=what)
+        self.t_min = number(t_min, "t_min", low=0.0, what=what)
+        self.t_max = number(t_max, "t_max", low=0.0, what=what)
+        if not 0.0 < self.t_min <= 1.0 <= self.t_max:
+            raise ConfigError(f"{what}: need 0 < t_min ≤ 1 ≤ t_max, got t_min={t_min}, t_max={t_max}")
+        self.signal = choice(signal, "signal", SIGNALS, what)
+        self.temperature = 1.0  # first step
+        self.h_prev = 0.0
+        self.last_target = 0.0
+
+    def value(self) -> dict[str, float]:
+        return {"aux_temperature": self.temperature, "aux_alpha": self.alpha}
+
+    def update(self, stats: Mapping[str, float]) -> None:
+        step, total = step_counts(stats)
+        measured = stat(stats, self.signal)
+        if not finite(measured):
+            return
+        self.h_prev = measured
+        self.last_target = self.target(step, total)
+        self.temperature = clip(1.0 + self.last_target - measured, self.t_min, self.t_max)
+
+    def signals(self) -> dict[str, float]:
+        return {
+            "target": self.last_target,
+            "measured": self.h_prev,
+            "error": self.last_target - self.h_prev,
+            "temperature": self.temperature,
+        }

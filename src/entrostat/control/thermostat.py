@@ -1,0 +1,172 @@
+"""The thermostat: a PI controller with anti-windup on any one actuator (ALGORITHMS.md §3; beyond the papers).
+
+After each step, with H the measured entropy and H*(k) the target of the next step
+k = stats["step"] (a constant or a schedule, ``targets.build_target``):
+
+    e = (H*(k) − Ĥ) / H*(k)                       normalised error, Ĥ = H + ΔH_pred
+    I ← clamp(I + e, ±I_max)                       unless anti-windup holds it (below)
+    u = clip(u0 + d·(kp·e + ki·I), u_min, u_max)   the actuator value for step k
+
+d = +1 when raising the actuator raises entropy and −1 otherwise (``DEFAULTS``,
+overridable with ``direction``). Anti-windup is conditional integration: the
+integral is not advanced on a step where the output would saturate in the
+direction the error pushes (d·e > 0 at u_max, d·e < 0 at u_min), plus the clamp
+|I| ≤ I_max, I_max = R/ki by default so the integral alone can just reach either
+bound. ``anti_windup=False`` turns both off (unless ``integral_limit`` is given):
+a reference for comparisons only.
+
+Predictive term (optional, ``predict_gain`` g ≥ 0): ΔH_pred = −g·lr·covariance, the
+first-order entropy change of the step just taken (Cui et al. 2505.22617, §2.1:
+ΔH ≈ −η·Cov(logπ, A)), is added to the measured H so the controller reacts to the
+entropy the next rollout is expected to have. g = 1 is the raw estimate for plain
+natural policy gradient; under Adam the scale differs, so fit g on a run with the
+§2.1 diagnostic (regress the measured ΔH on −lr·cov). A non-finite lr or covariance
+makes ΔH_pred = 0; a non-finite entropy leaves the state untouched.
+
+Default gains, per actuator, from the half-range R = max(u_max − u0, u0 − u_min):
+kp = 0.5·R, ki = 0.1·R — a 10% entropy deficit moves the actuator 5% of R at once and
+1% of R more for every step it persists; on a first-order plant whose entropy
+relaxes 30% of the way to its set point per step this settles in ≈ 100 steps
+without overshoot (tests/control/test_thermostat.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from entrostat.configbase import ConfigError
+from entrostat.control._common import choice, clip, finite, number, stat, step_counts
+from entrostat.control.base import ACTUATORS, CONTROLLERS, Controller
+from entrostat.control.targets import build_target
+
+KP_PER_RANGE, KI_PER_RANGE = 0.5, 0.1
+
+
+@dataclass(frozen=True)
+class ActuatorDefaults:
+    """Neutral value, range and sign of an actuator's effect on entropy."""
+
+    u0: float
+    u_min: float
+    u_max: float
+    direction: int
+
+
+DEFAULTS: dict[str, ActuatorDefaults] = {
+    "aux_temperature": ActuatorDefaults(1.0, 0.8, 1.2, +1),  # AEPO / SCOPE range
+    "aux_alpha": ActuatorDefaults(1 / 64, 0.0, 1 / 16, +1),  # SCOPE α = 1/64 (hot positives raise H)
+    "aux_keep_frac": ActuatorDefaults(0.5, 0.0, 1.0, +1),  # AEPO keeps more when raising (assumes T_aux > 1)
+    "eps_low": ActuatorDefaults(0.2, 0.1, 0.4, -1),  # wider low bound: more push-down on A < 0 tokens
+    "eps_high": ActuatorDefaults(0.2, 0.1, 0.4, +1),  # Clip-Higher 0.28 lies inside
+    "flex_weight_high": ActuatorDefaults(0.5, 0.0, 1.0, +1),
+    "flex_weight_low": ActuatorDefaults(0.5, 0.0, 1.0, -1),
+    "beta1": ActuatorDefaults(0.5, 0.0, 1.0, -1),  # CE-GPPO: raising β₁ lowers entropy
+    "beta2": ActuatorDefaults(1.0, 0.5, 1.5, +1),  # CE-GPPO: raising β₂ raises entropy
+    "entropy_coef": ActuatorDefaults(0.0, 0.0, 5e-3, +1),  # Skywork-OR1 c_max
+    "clip_cov_ratio": ActuatorDefaults(2e-4, 0.0, 2e-3, +1),  # Clip-Cov ρ
+    "kl_cov_ratio": ActuatorDefaults(2e-3, 0.0, 2e-2, +1),  # KL-Cov k (≤ 7B models)
+}
+
+
+@CONTROLLERS.register("thermostat")
+class Thermostat(Controller):
+    """PI control of ``actuator`` toward the entropy target, with anti-windup and an optional predictive term."""
+
+    name = "thermostat"
+    _STATE = ("integral", "u", "saturated", "last_target", "last_error", "last_entropy", "last_predicted_change")
+
+    def __init__(
+        self,
+        actuator: str,
+        target: Any,
+        kp: float | None = None,
+        ki: float | None = None,
+        u0: float | None = None,
+        u_min: float | None = None,
+        u_max: float | None = None,
+        direction: int | None = None,
+        integral_limit: float | None = None,
+        anti_windup: bool = True,
+        predict_gain: float = 0.0,
+    ):
+        what = "controller 'thermostat'"
+        self.actuator = choice(actuator, "actuator", ACTUATORS, what)
+        self.target = build_target(target)
+        d = DEFAULTS[self.actuator]
+        self.u_min = number(d.u_min if u_min is None else u_min, "u_min", what=what)
+        self.u_max = number(d.u_max if u_max is None else u_max, "u_max", what=what)
+        if not self.u_min < self.u_max:
+            raise ConfigError(f"{what}: need u_min < u_max, got {self.u_min} and {self.u_max}")
+        self.u0 = number(d.u0 if u0 is None else u0, "u0", low=self.u_min, high=self.u_max, what=what)
+        half_range = max(self.u_max - self.u0, self.u0 - self.u_min)
+        self.kp = number(KP_PER_RANGE * half_range if kp is None else kp, "kp", low=0.0, what=what)
+        self.ki = number(KI_PER_RANGE * half_range if ki is None else ki, "ki", low=0.0, what=what)
+        self.direction = d.direction if direction is None else direction
+        if self.direction not in (1, -1) or isinstance(self.direction, bool):
+            raise ConfigError(f"{what}: direction must be +1 (raising {actuator} raises entropy) or -1, got {direction!r}")
+        if not isinstance(anti_windup, bool):
+            raise ConfigError(f"{what}: anti_windup must be true or false, got {anti_windup!r}")
+        self.anti_windup = anti_windup
+        self.integral_limit = self._integral_limit(integral_limit, half_range, what)
+        self.predict_gain = number(predict_gain, "predict_gain", low=0.0, what=what)
+        self.integral, self.u, self.saturated = 0.0, self.u0, 0
+        self.last_target = self.last_error = self.last_entropy = self.last_predicted_change = 0.0
+
+    def _integral_limit(self, given: float | None, half_range: float, what: str) -> float:
+        if given is not None:
+            return number(given, "integral_limit", low=0.0, what=what)
+        if not self.anti_windup or self.ki == 0.0:
+            return math.inf
+        return half_range / self.ki
+
+    def value(self) -> dict[str, float]:
+        return {self.actuator: self.u}
+
+    def predicted_change(self, stats: Mapping[str, float]) -> float:
+        """ΔH_pred = −g·lr·covariance (0 when g = 0 or either statistic is not finite)."""
+        if self.predict_gain == 0.0:
+            return 0.0
+        lr, cov = stat(stats, "lr"), stat(stats, "covariance")
+        return -self.predict_gain * lr * cov if finite(lr) and finite(cov) else 0.0
+
+    def update(self, stats: Mapping[str, float]) -> None:
+        step, total = step_counts(stats)
+        entropy = stat(stats, "entropy")
+        if not finite(entropy):
+            return
+        target = self.target(step, total)
+        if target <= 0.0:
+            raise ValueError(f"the thermostat normalises by the target, which must be > 0; H*({step}) = {target}")
+        change = self.predicted_change(stats)
+        error = (target - (entropy + change)) / target
+        self._advance(error)
+        self.last_target, self.last_error = target, error
+        self.last_entropy, self.last_predicted_change = entropy, change
+
+    def _output(self, error: float, integral: float) -> float:
+        return self.u0 + self.direction * (self.kp * error + self.ki * integral)
+
+    def _advance(self, error: float) -> None:
+        """One PI step: conditional integration, integral clamp, output clip."""
+        integral = self.integral + error
+        raw = self._output(error, integral)
+        push = self.direction * error  # the way the error wants u to move
+        if self.anti_windup and ((raw > self.u_max and push > 0) or (raw < self.u_min and push < 0)):
+            integral = self.integral
+        self.integral = clip(integral, -self.integral_limit, self.integral_limit)
+        raw = self._output(error, self.integral)
+        self.u = clip(raw, self.u_min, self.u_max)
+        self.saturated = int(raw != self.u)
+
+    def signals(self) -> dict[str, float]:
+        return {
+            "target": self.last_target,
+            "entropy": self.last_entropy,
+            "predicted_change": self.last_predicted_change,
+            "error": self.last_error,
+            "integral": self.integral,
+            "u": self.u,
+            "saturated": float(self.saturated),
+        }
