@@ -25,7 +25,8 @@ def call_checked(factory: Callable[..., Any], kwargs: Mapping[str, Any], what: s
             raise ConfigError(f"{what} got an unknown argument {key!r}{hint} Valid arguments: {', '.join(valid)}")
     missing = [p.name for p in params if p.default is p.empty and p.name not in kwargs]
     if missing:
-        raise ConfigError(f"{what} needs argument(s) {', '.join(map(repr, missing))}. Valid arguments: {', '.join(valid)}")
+        needed = ", ".join(map(repr, missing))
+        raise ConfigError(f"{what} needs argument(s) {needed}. Valid arguments: {', '.join(valid)}")
     return factory(**kwargs)
 
 

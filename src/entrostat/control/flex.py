@@ -31,7 +31,10 @@ from entrostat.control.base import CONTROLLERS, Controller
 
 
 def flex_lambda(step: int, total_steps: int, phase_ratio: float = 0.5) -> float:
-    """λ_k: 1 → 0 over the first phase [0, r·K), 0 → −1 over the second [r·K, K] (2602.09782, generalised to r)."""
+    """λ_k: 1 → 0 over the first phase [0, r·K), 0 → −1 over the second [r·K, K].
+
+    2602.09782 gives λ_k = 1 − 2k/K (r = 0.5); the phase ratio r is its generalisation.
+    """
     f = min(max(step / total_steps, 0.0), 1.0)
     if f < phase_ratio:
         return 1.0 - f / phase_ratio
@@ -59,7 +62,9 @@ class FlexSchedule(Controller):
         self.name = f"flex_{shape}"
         self.phase_ratio = number(phase_ratio, "phase_ratio", low=0.0, high=1.0, what=f"controller {self.name!r}")
         if not 0.0 < self.phase_ratio < 1.0:
-            raise ConfigError(f"controller {self.name!r}: phase_ratio must lie strictly between 0 and 1, got {phase_ratio!r}")
+            raise ConfigError(
+                f"controller {self.name!r}: phase_ratio must lie strictly between 0 and 1, got {phase_ratio!r}"
+            )
         self.next_step, self.total_steps = 0, 1  # k = 0: λ = 1 whatever K is
 
     def value(self) -> dict[str, float]:

@@ -28,7 +28,9 @@ def _sign(x: float) -> int:
 def tracking_metrics(entropies: Sequence[float], targets: Sequence[float]) -> dict[str, float]:
     """Tracking error, bias, oscillation, sign changes, first crossing and overshoot of H_k against H*_k."""
     if len(entropies) != len(targets) or not entropies:
-        raise ValueError(f"need equally long, non-empty sequences; got {len(entropies)} entropies and {len(targets)} targets")
+        raise ValueError(
+            f"need equally long, non-empty sequences; got {len(entropies)} entropies and {len(targets)} targets"
+        )
     if not all(math.isfinite(h) for h in entropies) or not all(math.isfinite(t) and t > 0 for t in targets):
         raise ValueError("entropies must be finite and targets finite and > 0 (the error is relative to the target)")
     rel = [(h - t) / t for h, t in zip(entropies, targets)]

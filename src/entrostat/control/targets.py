@@ -5,14 +5,17 @@ that kind's parameters; every schedule is a function of the progress
 f = k / K clipped to [0, 1] (k the 0-based step, K the total steps), so it does
 not depend on the run length. Values are entropies, so they must be ≥ 0.
 
-| kind | parameters | H*(f) |
-|---|---|---|
-| constant | value | value |
-| linear | start, end | start + (end − start)·f |
-| cosine | start, end | start + (end − start)·(1 − cos πf)/2 |
-| step | values, boundaries | values[i], i = number of boundaries ≤ f; boundaries are fractions of the run in (0, 1), strictly increasing, one fewer than values |
-| id | start, peak, end, phase_ratio = 0.5 | linear start → peak on [0, r], then peak → end on [r, 1] |
-| did | start, trough, peak, end, trough_ratio = 1/3, peak_ratio = 2/3 | linear start → trough on [0, r₁], trough → peak on [r₁, r₂], peak → end on [r₂, 1] |
+- ``constant`` (value): H* = value.
+- ``linear`` (start, end): start + (end − start)·f.
+- ``cosine`` (start, end): start + (end − start)·(1 − cos πf)/2.
+- ``step`` (values, boundaries): values[i] with i = the number of boundaries ≤ f.
+  Boundaries are fractions of the run in (0, 1), strictly increasing, one fewer
+  than values; at a boundary the new value already applies.
+- ``id`` (start, peak, end, phase_ratio = 0.5): linear start → peak on [0, r],
+  then peak → end on [r, 1]; needs peak ≥ start and peak ≥ end.
+- ``did`` (start, trough, peak, end, trough_ratio = 1/3, peak_ratio = 2/3): linear
+  start → trough on [0, r₁], trough → peak on [r₁, r₂], peak → end on [r₂, 1];
+  needs trough ≤ start, trough ≤ peak, end ≤ peak, r₁ < r₂.
 
 ``id`` / ``did`` are the entropy shapes named after the schedules of Flexible
 Entropy Control (2602.09782); the paper gives no target curves, these piecewise
@@ -58,7 +61,8 @@ def build_target(spec: float | dict[str, Any] | Target) -> Target:
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
         return constant(spec)
     if not isinstance(spec, dict):
-        raise ConfigError(f"an entropy target is a number or a mapping with 'kind' (one of {', '.join(TARGETS)}); got {spec!r}")
+        kinds = ", ".join(TARGETS)
+        raise ConfigError(f"an entropy target is a number or a mapping with 'kind' (one of {kinds}); got {spec!r}")
     params = dict(spec)
     kind = params.pop("kind", None)
     if kind not in TARGETS:
@@ -110,11 +114,15 @@ def cosine(start: float, end: float) -> Target:
 @TARGETS.register("step")
 def step(values: Sequence[float], boundaries: Sequence[float]) -> Target:
     if not isinstance(values, (list, tuple)) or not isinstance(boundaries, (list, tuple)):
-        raise ConfigError("target 'step': values and boundaries must be lists (for example values: [0.6, 0.4], boundaries: [0.5])")
+        raise ConfigError(
+            "target 'step': values and boundaries must be lists (for example values: [0.6, 0.4], boundaries: [0.5])"
+        )
     vals = [_entropy(v, f"values[{i}]", "step") for i, v in enumerate(values)]
     bnds = [_ratio(b, f"boundaries[{i}]", "step") for i, b in enumerate(boundaries)]
     if len(vals) != len(bnds) + 1:
-        raise ConfigError(f"target 'step': needs one more value than boundaries, got {len(vals)} values and {len(bnds)} boundaries")
+        raise ConfigError(
+            f"target 'step': needs one more value than boundaries, got {len(vals)} values and {len(bnds)} boundaries"
+        )
     if any(b1 <= b0 for b0, b1 in zip(bnds, bnds[1:])):
         raise ConfigError(f"target 'step': boundaries must be strictly increasing fractions of the run, got {bnds}")
 
@@ -138,7 +146,8 @@ def increase_decrease(start: float, peak: float, end: float, phase_ratio: float 
 def decrease_increase_decrease(
     start: float, trough: float, peak: float, end: float, trough_ratio: float = 1 / 3, peak_ratio: float = 2 / 3
 ) -> Target:
-    a, lo, hi, b = (_entropy(v, n, "did") for v, n in ((start, "start"), (trough, "trough"), (peak, "peak"), (end, "end")))
+    named = ((start, "start"), (trough, "trough"), (peak, "peak"), (end, "end"))
+    a, lo, hi, b = (_entropy(v, n, "did") for v, n in named)
     r1, r2 = _ratio(trough_ratio, "trough_ratio", "did"), _ratio(peak_ratio, "peak_ratio", "did")
     if not r1 < r2:
         raise ConfigError(f"target 'did': trough_ratio ({r1}) must be < peak_ratio ({r2})")

@@ -1,0 +1,129 @@
+"""The PI thermostat (control/thermostat.py) on a simulated first-order entropy plant.
+
+Plant: the rollout of step k measures H_k, then the update moves the policy
+H_{k+1} = H_k + a·(f(u_k) − d_k − H_k) with f monotone in the actuator u and d_k a disturbance.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from entrostat.control import ACTUATORS, build_controller, tracking_metrics
+from entrostat.control.thermostat import DEFAULTS
+
+
+def stats(step, total, entropy, covariance=0.0, lr=1e-6):
+    return {"step": step, "total_steps": total, "entropy": entropy, "nll": entropy, "covariance": covariance, "lr": lr}
+
+
+def simulate(ctrl, steps, h0=0.3, a=0.3, f=lambda u: 0.4 + (u - 1.0), disturbance=lambda k: 0.0):
+    """(entropies, targets, actuator values) per step; the controller sees each step's measured H."""
+    h, hs, ts, us = h0, [], [], []
+    for k in range(steps):
+        u = ctrl.value()[ctrl.actuator]
+        hs.append(h), ts.append(ctrl.target(k, steps)), us.append(u)
+        measured, h = h, h + a * (f(u) - disturbance(k) - h)
+        ctrl.update(stats(k + 1, steps, measured))
+    return hs, ts, us
+
+
+def test_defaults_cover_every_actuator_with_u0_in_range():
+    assert set(DEFAULTS) == set(ACTUATORS)
+    for name, d in DEFAULTS.items():
+        assert d.u_min <= d.u0 <= d.u_max and d.u_min < d.u_max and d.direction in (1, -1), name
+    assert DEFAULTS["aux_temperature"].u0 == 1.0
+    assert DEFAULTS["beta1"].direction == -1 and DEFAULTS["beta2"].direction == 1
+
+
+def test_first_value_is_u0():
+    c = build_controller("thermostat", actuator="aux_temperature", target=0.5)
+    assert c.value() == {"aux_temperature": 1.0}
+    assert c.kp == pytest.approx(0.1) and c.ki == pytest.approx(0.02)  # 0.5·R and 0.1·R with R = 0.2
+
+
+def test_step_response_converges_with_default_gains():
+    c = build_controller("thermostat", actuator="aux_temperature", target=0.5)
+    hs, ts, us = simulate(c, 300)
+    m = tracking_metrics(hs, ts)
+    assert m["tracking_error"] < 0.01
+    assert m["overshoot"] < 0.02
+    assert us[-1] == pytest.approx(1.1, abs=0.01)  # f(1.1) = 0.5
+
+
+def test_negative_direction_actuator_tracks_a_schedule():
+    # raising β₁ lowers entropy: f(β₁) = 0.7 − 0.6·β₁ reaches [0.1, 0.7] over the default range [0, 1]
+    c = build_controller("thermostat", actuator="beta1", target={"kind": "linear", "start": 0.45, "end": 0.3})
+    hs, ts, _ = simulate(c, 400, h0=0.6, f=lambda u: 0.7 - 0.6 * u)
+    assert tracking_metrics(hs, ts)["tracking_error"] < 0.02
+
+
+def test_saturation_holds_the_integral():
+    """Target 0.9 against a constant measured 0.3: u saturates at u_max and the integral stops growing."""
+    held, wound = (
+        build_controller("thermostat", actuator="aux_temperature", target=0.9, anti_windup=aw) for aw in (True, False)
+    )
+    for c in (held, wound):
+        for k in range(30):
+            c.update(stats(k + 1, 100, 0.3))
+    assert held.value()["aux_temperature"] == 1.2 and held.signals()["saturated"] == 1.0
+    integral = held.integral
+    for k in range(30, 60):
+        held.update(stats(k + 1, 100, 0.3))
+        wound.update(stats(k + 1, 100, 0.3))
+    assert held.integral == integral < 10.0  # just enough to reach u_max: 1 + 0.1·(2/3) + 0.02·I ≥ 1.2
+    assert wound.integral == pytest.approx(60 * 2 / 3)
+
+
+def test_integral_clamp():
+    c = build_controller(
+        "thermostat", actuator="aux_temperature", target=0.5, kp=0.0, ki=0.02, integral_limit=2.0, u_max=5.0
+    )
+    for k in range(50):
+        c.update(stats(k + 1, 100, 0.1))
+    assert c.integral == 2.0 and c.value()["aux_temperature"] == pytest.approx(1.0 + 0.02 * 2.0)
+
+
+def test_anti_windup_limits_recovery_overshoot():
+    """The plant cannot reach the target for 100 steps (disturbance), then it can."""
+    runs = {}
+    for anti_windup in (True, False):
+        c = build_controller("thermostat", actuator="aux_temperature", target=0.5, anti_windup=anti_windup)
+        hs, ts, _ = simulate(c, 300, disturbance=lambda k: 0.3 if k < 100 else 0.0)
+        runs[anti_windup] = tracking_metrics(hs[100:], ts[100:])
+    with_aw, windup = runs[True], runs[False]
+    assert windup["overshoot"] > 0.15  # sits at f(u_max) = 0.6 for a long time
+    assert with_aw["overshoot"] < 0.5 * windup["overshoot"]
+    assert with_aw["tracking_error"] < 0.1 * windup["tracking_error"]
+
+
+@pytest.mark.parametrize("actuator, sign", [("aux_temperature", 1), ("beta1", -1)])
+def test_predictive_term_anticipates_the_covariance(actuator, sign):
+    """Positive covariance predicts falling entropy (ΔH ≈ −η·Cov): the controller pushes entropy up earlier."""
+    plain = build_controller("thermostat", actuator=actuator, target=0.5)
+    pred = build_controller("thermostat", actuator=actuator, target=0.5, predict_gain=1e4)
+    ignored = build_controller("thermostat", actuator=actuator, target=0.5, predict_gain=1e4)
+    s = stats(1, 100, 0.5, covariance=5.0, lr=1e-6)  # ΔH_pred = −1e4·1e-6·5 = −0.05
+    plain.update(s), pred.update(s), ignored.update({**s, "covariance": float("nan")})
+    assert pred.signals()["predicted_change"] == pytest.approx(-0.05)
+    assert pred.signals()["error"] == pytest.approx(0.1)
+    assert sign * (pred.value()[actuator] - plain.value()[actuator]) > 0
+    assert ignored.value() == plain.value()
+    neg = build_controller("thermostat", actuator=actuator, target=0.5, predict_gain=1e4)
+    neg.update({**s, "covariance": -5.0})
+    assert sign * (neg.value()[actuator] - plain.value()[actuator]) < 0
+
+
+def test_nonpositive_target_and_bad_settings():
+    from entrostat.configbase import ConfigError
+
+    c = build_controller("thermostat", actuator="eps_high", target=0.0)
+    with pytest.raises(ValueError, match="must be > 0"):
+        c.update(stats(1, 10, 0.3))
+    with pytest.raises(ConfigError, match="actuator must be one of"):
+        build_controller("thermostat", actuator="temperature", target=0.5)
+    with pytest.raises(ConfigError, match="direction"):
+        build_controller("thermostat", actuator="eps_high", target=0.5, direction=0)
+    with pytest.raises(ConfigError, match="u_min < u_max"):
+        build_controller("thermostat", actuator="eps_high", target=0.5, u_min=0.3, u_max=0.3)
+    with pytest.raises(ConfigError, match="u0"):
+        build_controller("thermostat", actuator="eps_high", target=0.5, u0=0.9)
