@@ -22,6 +22,8 @@ def _cmd(run_dir: Path, overrides: list[str]) -> list[str]:
     return [sys.executable, "-m", "entrostat.cli", "train", *overrides, f"trainer.steps={STEPS}",
             "log.checkpoint_every=1", "eval.every=3", "loss.selection=clip_cov", "loss.clip_cov_lb=-100",
             "loss.clip_cov_ub=100", "loss.clip_cov_ratio=0.1", "trainer.mini_batches=2", "trainer.epochs=2",
+            # a closed-loop controller whose state must survive the checkpoint
+            "control.name=thermostat", "control.kwargs={actuator: entropy_coef, target: 6.0, ki: 0.002}",
             "--run-dir", str(run_dir)]
 
 
@@ -61,6 +63,9 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, tiny_lab_overrid
 
     subprocess.run([sys.executable, "-m", "entrostat.cli", "train", "--resume", str(cut)],
                    check=True, env=env, capture_output=True)
-    assert _records(cut) == _records(full), f"killed after step {kill_at}"
+    records = _records(cut)
+    assert records == _records(full), f"killed after step {kill_at}"
+    integrals = [r["control/thermostat/integral"] for r in records if "control/thermostat/integral" in r]
+    assert len(set(integrals)) > 2  # the controller state really evolved across the cut
     _assert_only_complete_checkpoints(cut)
     assert not [p for p in (cut / "checkpoints").iterdir() if p.name.startswith(".tmp")]

@@ -103,6 +103,12 @@ class LogConfig:
 
 
 @dataclass
+class ControlConfig:
+    name: str = doc("none", "entropy controller: none, adaptive_entropy, aepo, scope_rl, flex_id, flex_did, flex_od, thermostat")
+    kwargs: dict = doc({}, "controller arguments (e.g. target, actuator, kp, ki); see entrostat.control")
+
+
+@dataclass
 class RunConfig:
     recipe: str = doc("grpo", "recipe name (informational; written into the run directory)")
     model: ModelConfig = doc(ModelConfig(), "the policy model")
@@ -111,6 +117,7 @@ class RunConfig:
     loss: LossConfig = doc(LossConfig(), "the policy objective")
     optim: OptimConfig = doc(OptimConfig(), "optimiser")
     trainer: TrainerConfig = doc(TrainerConfig(), "loop structure")
+    control: ControlConfig = doc(ControlConfig(), "entropy controller driving loss actuators each step")
     eval: EvalConfig = doc(EvalConfig(), "held-out evaluation")
     log: LogConfig = doc(LogConfig(), "outputs")
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from entrostat.eval.evaluate import evaluate
+from entrostat.train.control import apply_actuators, build_controllers, controller_values, update_controllers
 from entrostat.losses import (
     Normalizer, PolicyInputs, compute_advantages, needs_selection_prepass, policy_loss, select_tokens, token_covariance,
 )
@@ -77,13 +78,16 @@ class Trainer:
         self.heldout = self.task.problems("heldout", cfg.eval.prompts, cfg.task.heldout_seed)
         self.step_idx = 0  # completed RL steps
         self.counters = {"nonfinite_skipped": 0, "nonfinite_in_row": 0, "reward_errors": 0}
-        self.controllers: dict[str, Any] = {}  # entropy controllers (state saved in checkpoints)
+        self.controllers = build_controllers(cfg.control)  # state saved in checkpoints
+        self.loss_cfg = cfg.loss  # this step's loss config: cfg.loss with the controllers' actuators applied
 
     # ------------------------------------------------------------------ one RL step
     def step(self) -> dict[str, float]:
         """One RL step; returns the step's metrics record."""
         c, times = self.cfg, {}
         t0 = time.perf_counter()
+        actuators = controller_values(self.controllers)
+        self.loss_cfg = apply_actuators(c.loss, actuators)
         problems = self.task.problems("train", c.rollout.prompts_per_step, self._data_seed(self.step_idx))
         batch = self.rollout(problems)
         times["time/rollout"] = time.perf_counter() - t0
@@ -98,6 +102,8 @@ class Trainer:
         times["time/update"] = time.perf_counter() - t2
         self.step_idx += 1
         record = {"step": self.step_idx, **self.batch_stats(batch, token_entropy), **update}
+        record.update({f"control/{k}": v for k, v in actuators.items()})
+        record.update(update_controllers(self.controllers, record, c.trainer.steps))
         times["time/step"] = time.perf_counter() - t0
         record.update(times)
         record["throughput/tokens_per_s"] = float(batch.completion_mask.sum()) / times["time/step"]
@@ -111,7 +117,7 @@ class Trainer:
         one_update = c.trainer.epochs == 1 and c.trainer.mini_batches == 1
         rows = c.rollout.prompts_per_step * c.rollout.group_size
         one_micro = not c.trainer.micro_batch_size or c.trainer.micro_batch_size >= rows
-        return one_update and (one_micro or not needs_selection_prepass(c.loss))
+        return one_update and (one_micro or not needs_selection_prepass(self.loss_cfg))
 
     def _data_seed(self, step: int) -> int:
         """Prompts of step k come from their own seed: the data position is the step index."""
@@ -177,7 +183,7 @@ class Trainer:
         """
         c = self.cfg
         norm = Normalizer.from_mask(mb.completion_mask, max_len=c.rollout.max_new_tokens)
-        prepass = needs_selection_prepass(c.loss)
+        prepass = needs_selection_prepass(self.loss_cfg)
         selection = self.minibatch_selection(mb, fresh_entropy) if prepass and not fused else None
         size = c.trainer.micro_batch_size or mb.batch_size
         totals: dict[str, torch.Tensor] = {}
@@ -196,7 +202,7 @@ class Trainer:
                 mask=micro.completion_mask, token_entropy=ent, ref_logprobs=micro.ref_logprobs,
                 is_correct=micro.rewards >= 1.0,
             )
-            out = policy_loss(c.loss, inputs, norm, None if selection is None else selection.rows(sl))
+            out = policy_loss(self.loss_cfg, inputs, norm, None if selection is None else selection.rows(sl))
             out.loss.backward()
             for k, v in {"loss": out.loss.detach(), **out.metrics}.items():
                 totals[k] = totals.get(k, 0.0) + v
@@ -211,7 +217,7 @@ class Trainer:
             with torch.no_grad():
                 logprobs, ent = self._chunked_forward(self.model, mb, self.cfg.model.bf16_autocast)
         return select_tokens(
-            self.cfg.loss, advantages=mb.advantages, logprobs=logprobs, old_logprobs=mb.old_logprobs,
+            self.loss_cfg, advantages=mb.advantages, logprobs=logprobs, old_logprobs=mb.old_logprobs,
             mask=mb.completion_mask, token_entropy=ent, generator=self.generators["select"],
         )
 
