@@ -13,6 +13,12 @@ from entrostat.configbase import ConfigError, doc
 from entrostat.losses.config import LossConfig
 
 
+def _at_least_one(section: Any, where: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        if getattr(section, name) < 1:
+            raise ConfigError(f"{where}.{name} = {getattr(section, name)} must be ≥ 1")
+
+
 @dataclass
 class ModelConfig:
     name: str = doc("lab", "'lab' (the built-in tiny model, pre-trained and cached on first use) or a local HF model directory")
@@ -47,9 +53,7 @@ class RolloutConfig:
     temperature: float = doc(1.0, "sampling temperature of the main rollout")
 
     def validate(self, where: str = "") -> None:
-        for name in ("prompts_per_step", "group_size", "max_new_tokens"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{where}.{name} = {getattr(self, name)} must be ≥ 1")
+        _at_least_one(self, where, ("prompts_per_step", "group_size", "max_new_tokens"))
         if not self.temperature > 0:
             raise ConfigError(f"{where}.temperature = {self.temperature} must be > 0")
 
@@ -81,9 +85,7 @@ class TrainerConfig:
     threads: int = doc(0, "torch CPU threads (0: leave torch's default)")
 
     def validate(self, where: str = "") -> None:
-        for name in ("steps", "mini_batches", "epochs", "max_nonfinite_in_row"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{where}.{name} = {getattr(self, name)} must be ≥ 1")
+        _at_least_one(self, where, ("steps", "mini_batches", "epochs", "max_nonfinite_in_row"))
 
 
 @dataclass
