@@ -28,8 +28,3 @@ def test_controller_drives_the_next_step(tmp_path, tiny_lab_overrides):
         coefs.append(rec["control/entropy_coef"])
     assert coefs == pytest.approx([0.0, 0.01, 0.02])  # H < H* = 5: the coefficient climbs by Δ each step
     assert tr.loss_cfg.entropy_coef == pytest.approx(0.02)
-
-
-def test_aux_controllers_are_refused_with_a_clear_message(tmp_path, tiny_lab_overrides):
-    with pytest.raises(ConfigError, match="auxiliary rollouts"):
-        Trainer(build_config(None, tiny_lab_overrides + ["control.name=aepo"]), tmp_path)

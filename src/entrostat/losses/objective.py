@@ -194,3 +194,17 @@ def _clip_metrics(sur: SurrogateOut, sel: Selection, mask: torch.Tensor, norm: N
         if m is not None:
             out[name] = masked_sum(m.float(), mask) / n
     return out
+
+
+def auxiliary_reinforce_loss(
+    logprobs: torch.Tensor, mask: torch.Tensor, positive: torch.Tensor, alpha: float, n_rows: int | None = None
+) -> LossOutput:
+    """SCOPE-RL's additive term (2510.08141 v7, our reconstruction, ALGORITHMS.md §2.3):
+    α · Σ_rows(−1[positive] · Σ_t logπ_θ,t) / n_rows. Negative rows contribute 0 but count in
+    ``n_rows`` (default: all rows given, so split calls must pass the total)."""
+    if logprobs.shape != mask.shape or positive.shape != mask.shape[:1]:
+        raise ValueError(f"logprobs {tuple(logprobs.shape)}, mask {tuple(mask.shape)} and positive "
+                         f"{tuple(positive.shape)} must be (B, T), (B, T) and (B,)")
+    per_row = -masked_sum(logprobs, mask, dim=-1) * positive.to(logprobs.dtype)  # (B,)
+    term = alpha * per_row.sum() / max(n_rows if n_rows is not None else mask.shape[0], 1)
+    return LossOutput(term, {"aux_loss": term.detach(), "aux_positive_frac": positive.float().mean()})

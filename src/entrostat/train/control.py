@@ -23,15 +23,7 @@ def build_controllers(cfg: Any) -> dict[str, Controller]:
     """{name: controller} from a ControlConfig (empty for name 'none')."""
     if cfg.name == "none":
         return {}
-    ctrl = build_controller(cfg.name, **cfg.kwargs)
-    needs_aux = [k for k in ctrl.value() if k in AUX_ACTUATORS]
-    if needs_aux:
-        raise ConfigError(
-            f"control.name = {cfg.name!r} drives {', '.join(needs_aux)}, which needs auxiliary rollouts; the "
-            "built-in trainer does not run auxiliary rollouts yet — drive a loss actuator instead "
-            f"({', '.join(LOSS_ACTUATORS + tuple(FLEX_ACTUATORS))})"
-        )
-    return {cfg.name: ctrl}
+    return {cfg.name: build_controller(cfg.name, **cfg.kwargs)}
 
 
 def controller_values(controllers: Mapping[str, Controller]) -> dict[str, float]:
@@ -45,7 +37,7 @@ def apply_actuators(loss: LossConfig, values: Mapping[str, float]) -> LossConfig
     """``loss`` with the actuator values of this step (unknown actuators raise)."""
     direct = {k: float(v) for k, v in values.items() if k in LOSS_ACTUATORS}
     flex = {FLEX_ACTUATORS[k]: float(v) for k, v in values.items() if k in FLEX_ACTUATORS}
-    unknown = set(values) - set(direct) - set(FLEX_ACTUATORS)
+    unknown = set(values) - set(direct) - set(FLEX_ACTUATORS) - set(AUX_ACTUATORS)  # aux: see Trainer.auxiliary
     if unknown:
         raise ConfigError(f"the trainer cannot drive actuator(s) {sorted(unknown)}")
     if not direct and not flex:

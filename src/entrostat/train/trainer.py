@@ -18,9 +18,10 @@ from typing import Any
 import torch
 
 from entrostat.eval.evaluate import evaluate
+from entrostat.train.auxiliary import aepo_substitute, aux_prompt_count, positive_rows
 from entrostat.train.control import apply_actuators, build_controllers, controller_values, update_controllers
 from entrostat.losses import (
-    Normalizer, PolicyInputs, compute_advantages, needs_selection_prepass, policy_loss, select_tokens, token_covariance,
+    Normalizer, PolicyInputs, auxiliary_reinforce_loss, compute_advantages, needs_selection_prepass, policy_loss, select_tokens, token_covariance,
 )
 from entrostat.models.loading import load_policy
 from entrostat.ops import masked_mean
@@ -89,25 +90,54 @@ class Trainer:
         actuators = controller_values(self.controllers)
         self.loss_cfg = apply_actuators(c.loss, actuators)
         problems = self.task.problems("train", c.rollout.prompts_per_step, self._data_seed(self.step_idx))
-        batch = self.rollout(problems)
+        main = self.rollout(problems, c.rollout.temperature)
+        main = main.with_(advantages=compute_advantages(c.loss.advantage, main.rewards, main.group_ids))
         times["time/rollout"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        batch, token_entropy = self.score_old(batch)
-        batch = batch.with_(advantages=compute_advantages(c.loss.advantage, batch.rewards, batch.group_ids))
-        times["time/old_logprobs"] = time.perf_counter() - t1
+        batch, aux, aux_stats = self.auxiliary(problems, main, actuators)
+        times["time/aux_rollout"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        update, fused = self.update(batch, token_entropy)
+        fuse = self.fused_old_logprobs() and batch is main
+        batch, token_entropy = self.score_old(batch, fuse)
+        times["time/old_logprobs"] = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        update, fused = self.update(batch, token_entropy, aux)
         if fused is not None:  # on-policy: old log-probs and entropy came from the training forward
             batch, token_entropy = batch.with_(old_logprobs=fused[0]), fused[1]
-        times["time/update"] = time.perf_counter() - t2
+        times["time/update"] = time.perf_counter() - t3
         self.step_idx += 1
-        record = {"step": self.step_idx, **self.batch_stats(batch, token_entropy), **update}
+        first_main_row = int(aux_stats.get("aux/substituted", 0))  # AEPO rows replace the first ones
+        record = {"step": self.step_idx, **self.reward_stats(main),
+                  **self.policy_stats(batch, token_entropy, first_main_row), **aux_stats, **update}
         record.update({f"control/{k}": v for k, v in actuators.items()})
         record.update(update_controllers(self.controllers, record, c.trainer.steps))
         times["time/step"] = time.perf_counter() - t0
         record.update(times)
-        record["throughput/tokens_per_s"] = float(batch.completion_mask.sum()) / times["time/step"]
+        record["throughput/tokens_per_s"] = float(main.completion_mask.sum()) / times["time/step"]
         return record
+
+    def auxiliary(self, problems, main: RolloutBatch, actuators: dict[str, float]):
+        """(training batch, SCOPE-RL auxiliary rows or None, aux metrics) for this step.
+
+        No ``aux_temperature`` actuator: no auxiliary rollout. With ``aux_alpha`` (SCOPE-RL): a
+        fraction α of the prompt groups resampled, kept apart for the additive term. Otherwise
+        (AEPO): the first prompt_fraction of prompts resampled, positives substituted into ``main``.
+        """
+        if "aux_temperature" not in actuators:
+            return main, None, {}
+        a, t = self.cfg.aux, actuators["aux_temperature"]
+        alpha = actuators.get("aux_alpha")
+        n = aux_prompt_count(len(problems), alpha if alpha is not None else a.prompt_fraction)
+        aux = self.rollout(problems[:n], t)
+        stats = {"aux/temperature": t, "aux/rows": float(aux.batch_size),
+                 "aux/tokens": float(aux.completion_mask.sum()), "aux/reward_mean": float(aux.rewards.mean())}
+        if alpha is not None:
+            positive = positive_rows(aux, a.positive_filter, a.positive_threshold)
+            return main, aux.with_(advantages=positive.float(), meta={**aux.meta, "alpha": alpha}), stats
+        n_reg = a.n_reg if a.n_reg_frac is None else max(1, round(a.n_reg_frac * main.batch_size))
+        batch, k = aepo_substitute(main, aux, n_reg=n_reg, keep_frac=actuators.get("aux_keep_frac", 1.0),
+                                   pad_token_id=self.tokenizer.pad_token_id, threshold=a.positive_threshold)
+        return batch, None, {**stats, "aux/substituted": float(k)}
 
     def fused_old_logprobs(self) -> bool:
         """On-policy steps (one optimizer step per rollout) take old log-probs from the training
@@ -123,22 +153,22 @@ class Trainer:
         """Prompts of step k come from their own seed: the data position is the step index."""
         return self.cfg.task.train_seed * 1_000_003 + step
 
-    def rollout(self, problems) -> RolloutBatch:
+    def rollout(self, problems, temperature: float) -> RolloutBatch:
         c = self.cfg
         batch = generate_rollout(
             self.model, self.tokenizer, problems, format_prompt=self.format_prompt, group_size=c.rollout.group_size,
-            temperature=c.rollout.temperature, max_new_tokens=c.rollout.max_new_tokens, generator=self.generators["sample"],
+            temperature=temperature, max_new_tokens=c.rollout.max_new_tokens, generator=self.generators["sample"],
         )
         rewards, errors = score_completions(self.task, batch.meta["problems"], batch.meta["texts"], c.task.reward_errors)
         self.counters["reward_errors"] += errors
         return batch.with_(rewards=rewards, meta={**batch.meta, "reward_errors": errors})
 
     @torch.no_grad()
-    def score_old(self, batch: RolloutBatch) -> tuple[RolloutBatch, torch.Tensor | None]:
-        """Old (rollout-time, T = 1) log-probs and exact token entropy (B, T), unless fused into the
-        update; reference log-probs when a KL term needs them."""
+    def score_old(self, batch: RolloutBatch, fused: bool) -> tuple[RolloutBatch, torch.Tensor | None]:
+        """Old (rollout-time, T = 1) log-probs and exact token entropy (B, T), unless ``fused`` into
+        the update; reference log-probs when a KL term needs them."""
         bf16 = self.cfg.model.bf16_autocast
-        old, ent = (None, None) if self.fused_old_logprobs() else self._chunked_forward(self.model, batch, bf16)
+        old, ent = (None, None) if fused else self._chunked_forward(self.model, batch, bf16)
         ref = self._chunked_forward(self.ref_model, batch, bf16)[0] if self.ref_model is not None else None
         return batch.with_(old_logprobs=old, ref_logprobs=ref), ent
 
@@ -149,7 +179,7 @@ class Trainer:
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     # ------------------------------------------------------------------ update
-    def update(self, batch: RolloutBatch, token_entropy: torch.Tensor | None):
+    def update(self, batch: RolloutBatch, token_entropy: torch.Tensor | None, aux: RolloutBatch | None = None):
         """Epochs × mini-batches of optimizer steps over the rollout.
 
         Returns the update metrics averaged over optimizer steps, and (old log-probs, token
@@ -157,7 +187,7 @@ class Trainer:
         """
         c = self.cfg
         if token_entropy is None:
-            metrics, fused = self.optimizer_step(batch, None, fused=True)
+            metrics, fused = self.optimizer_step(batch, None, aux, fused=True)
             return metrics, fused
         n_groups = batch.batch_size // c.rollout.group_size
         sums: dict[str, float] = {}
@@ -166,20 +196,21 @@ class Trainer:
             order = torch.randperm(n_groups, generator=self.generators["select"]) if c.trainer.mini_batches > 1 else torch.arange(n_groups)
             for groups in order.chunk(c.trainer.mini_batches):
                 rows = (groups[:, None] * c.rollout.group_size + torch.arange(c.rollout.group_size)).reshape(-1)
-                metrics, _ = self.optimizer_step(batch.select(rows), None if stale else token_entropy[rows])
+                metrics, _ = self.optimizer_step(batch.select(rows), None if stale else token_entropy[rows], aux)
                 stale = True
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
                 n_updates += 1
         return {k: v / n_updates for k, v in sums.items()}, None
 
-    def optimizer_step(self, mb: RolloutBatch, fresh_entropy: torch.Tensor | None, fused: bool = False):
+    def optimizer_step(self, mb: RolloutBatch, fresh_entropy, aux: RolloutBatch | None = None, fused: bool = False):
         """Accumulate micro-batch gradients with the mini-batch normaliser, then one AdamW step.
 
         ``fresh_entropy`` is the mini-batch's token entropy at the current parameters when no
         optimizer step happened since the rollout (then old log-probs are current too and the
         selection pre-pass costs nothing). ``fused``: old log-probs are the detached current ones
-        (see ``fused_old_logprobs``); they are returned with the entropy, else None.
+        (see ``fused_old_logprobs``); they are returned with the entropy, else None. ``aux``: SCOPE-RL
+        rows whose additive REINFORCE term joins every optimizer step's loss.
         """
         c = self.cfg
         norm = Normalizer.from_mask(mb.completion_mask, max_len=c.rollout.max_new_tokens)
@@ -206,6 +237,12 @@ class Trainer:
             out.loss.backward()
             for k, v in {"loss": out.loss.detach(), **out.metrics}.items():
                 totals[k] = totals.get(k, 0.0) + v
+        if aux is not None:
+            aux_lp, _ = completion_logprobs(self.model, aux, bf16=c.model.bf16_autocast)
+            out = auxiliary_reinforce_loss(aux_lp, aux.completion_mask, aux.advantages > 0, aux.meta["alpha"])
+            out.loss.backward()
+            totals["loss"] = totals["loss"] + out.loss.detach()
+            totals.update(out.metrics)
         metrics = self._apply_gradients({k: float(v) for k, v in totals.items()})
         return metrics, (torch.cat([x[0] for x in seen]), torch.cat([x[1] for x in seen])) if fused else None
 
@@ -246,23 +283,30 @@ class Trainer:
         return metrics
 
     # ------------------------------------------------------------------ stats, eval, checkpoints
-    def batch_stats(self, batch: RolloutBatch, token_entropy: torch.Tensor) -> dict[str, float]:
-        """Rollout statistics of the step: entropy (exact) and nll at T = 1, rewards, lengths, covariance."""
-        g = self.cfg.rollout.group_size
-        mask = batch.completion_mask
-        rewards = batch.rewards.view(-1, g)
-        adv_tok = batch.advantages[:, None].expand_as(mask)
+    def reward_stats(self, main: RolloutBatch) -> dict[str, float]:
+        """Rewards and lengths of the step's main rollout."""
+        rewards = main.rewards.view(-1, self.cfg.rollout.group_size)
         return {
-            "entropy": float(masked_mean(token_entropy, mask)),
-            "nll": float(masked_mean(-batch.old_logprobs, mask)),
-            "reward_mean": float(batch.rewards.mean()),
-            "pass_rate": float((batch.rewards >= 1.0).float().mean()),
-            "covariance": float(masked_mean(token_covariance(adv_tok, batch.old_logprobs, mask), mask)),
-            "response_length": float(mask.sum(-1).mean()),
-            "truncation_rate": float(batch.is_truncated.float().mean()),
+            "reward_mean": float(main.rewards.mean()),
+            "pass_rate": float((main.rewards >= 1.0).float().mean()),
+            "response_length": float(main.completion_mask.sum(-1).mean()),
+            "truncation_rate": float(main.is_truncated.float().mean()),
             "zero_adv_group_frac": float((rewards.max(-1).values == rewards.min(-1).values).float().mean()),
-            "reward_errors": float(batch.meta.get("reward_errors", 0)),
+            "reward_errors": float(main.meta.get("reward_errors", 0)),
             "nonfinite_skipped": float(self.counters["nonfinite_skipped"]),
+        }
+
+    @staticmethod
+    def policy_stats(batch: RolloutBatch, token_entropy: torch.Tensor, first_row: int = 0) -> dict[str, float]:
+        """Exact entropy, nll (both at T = 1) and the covariance term over the main-rollout rows
+        ``first_row:`` of the training batch."""
+        rows = slice(first_row, None)
+        mask, old = batch.completion_mask[rows], batch.old_logprobs[rows]
+        adv_tok = batch.advantages[rows, None].expand_as(mask)
+        return {
+            "entropy": float(masked_mean(token_entropy[rows], mask)),
+            "nll": float(masked_mean(-old, mask)),
+            "covariance": float(masked_mean(token_covariance(adv_tok, old, mask), mask)),
         }
 
     def evaluate(self) -> dict[str, float]:
