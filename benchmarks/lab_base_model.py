@@ -26,7 +26,12 @@ import time
 import torch
 
 from entrostat.eval import pass_at_k_many
-from entrostat.models.lab import MAX_NEW_TOKENS, LabRecipe, format_prompt, load_lab_base_model
+from entrostat.models.lab import (
+    MAX_NEW_TOKENS,
+    LabRecipe,
+    format_prompt,
+    load_lab_base_model,
+)
 from entrostat.rollout import sample_completions, tokenize_prompts
 from entrostat.tasks import get_task
 

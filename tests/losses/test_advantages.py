@@ -9,7 +9,12 @@ import warnings
 import pytest
 import torch
 
-from entrostat.losses import ADVANTAGES, compute_advantages, entropy_adv_shaping, group_ids_from_size
+from entrostat.losses import (
+    ADVANTAGES,
+    compute_advantages,
+    entropy_adv_shaping,
+    group_ids_from_size,
+)
 
 
 # ---------------------------------------------------------------- slow loop references

@@ -11,7 +11,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from entrostat.losses import Normalizer, PolicyInputs, loss_preset, policy_loss, select_tokens
+from entrostat.losses import (
+    Normalizer,
+    PolicyInputs,
+    loss_preset,
+    policy_loss,
+    select_tokens,
+)
 
 
 # ---------------------------------------------------------------- reference transcriptions

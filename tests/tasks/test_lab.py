@@ -4,7 +4,15 @@ import random
 
 import pytest
 
-from entrostat.tasks import TASKS, LabAnswer, LabTask, Problem, Task, get_task, register_task
+from entrostat.tasks import (
+    TASKS,
+    LabAnswer,
+    LabTask,
+    Problem,
+    Task,
+    get_task,
+    register_task,
+)
 from entrostat.tasks.lab import sample_demonstration
 
 

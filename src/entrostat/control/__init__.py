@@ -5,14 +5,14 @@ they are registered by name in ``CONTROLLERS`` and built with
 ``build_controller(name, **kwargs)``. Importing this package registers them all.
 """
 
-from entrostat.control.base import ACTUATORS, CONTROLLERS, Controller, build_controller
-from entrostat.control.targets import TARGETS, Target, build_target
-from entrostat.control.metrics import tracking_metrics
 from entrostat.control import adaptive_entropy, aepo, flex, scope_rl, thermostat  # noqa: F401  (registrations)
 from entrostat.control.adaptive_entropy import AdaptiveEntropy
 from entrostat.control.aepo import AEPO
+from entrostat.control.base import ACTUATORS, CONTROLLERS, Controller, build_controller
 from entrostat.control.flex import FlexOD, FlexSchedule, flex_lambda, flex_weights
+from entrostat.control.metrics import tracking_metrics
 from entrostat.control.scope_rl import ScopeRL
+from entrostat.control.targets import TARGETS, Target, build_target
 from entrostat.control.thermostat import Thermostat
 
 __all__ = [

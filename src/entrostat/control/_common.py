@@ -51,6 +51,14 @@ def step_counts(stats: Mapping[str, float]) -> tuple[int, int]:
     return int(step), int(total)
 
 
+def measurement(stats: Mapping[str, float], key: str) -> tuple[int, int, float] | None:
+    """(step, total_steps, stats[key]) of a step's stats, or None when the measurement is not
+    finite — every closed-loop controller then leaves its state untouched."""
+    step, total = step_counts(stats)
+    value = stat(stats, key)
+    return (step, total, value) if finite(value) else None
+
+
 def finite(x: float) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
 

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from entrostat.control._common import clip, finite, number, stat, step_counts
+from entrostat.control._common import (
+    clip,
+    measurement,
+    number,
+)
 from entrostat.control.base import CONTROLLERS, Controller
 from entrostat.control.targets import build_target
 
@@ -40,10 +44,10 @@ class AdaptiveEntropy(Controller):
         return {"entropy_coef": self.coef if self.active else 0.0}
 
     def update(self, stats: Mapping[str, float]) -> None:
-        step, total = step_counts(stats)
-        entropy = stat(stats, "entropy")
-        if not finite(entropy):
+        got = measurement(stats, "entropy")
+        if got is None:
             return
+        step, total, entropy = got
         target = self.target(step, total)
         below = entropy < target
         self.coef = clip(self.coef + (self.delta if below else -self.delta), 0.0, self.c_max)

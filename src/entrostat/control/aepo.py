@@ -18,7 +18,11 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from entrostat.configbase import ConfigError
-from entrostat.control._common import choice, finite, number, stat, step_counts
+from entrostat.control._common import (
+    choice,
+    measurement,
+    number,
+)
 from entrostat.control.base import CONTROLLERS, Controller
 from entrostat.control.targets import build_target
 
@@ -50,10 +54,10 @@ class AEPO(Controller):
         return {"aux_temperature": self.t_low, "aux_keep_frac": 0.5}
 
     def update(self, stats: Mapping[str, float]) -> None:
-        step, total = step_counts(stats)
-        measured = stat(stats, self.signal)
-        if not finite(measured):
+        got = measurement(stats, self.signal)
+        if got is None:
             return
+        step, total, measured = got
         self.h_prev = measured
         self.last_target = self.target(step, total)
         self.raising = int(self.h_prev <= self.last_target)

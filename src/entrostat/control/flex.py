@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from entrostat.configbase import ConfigError
-from entrostat.control._common import finite, number, stat, step_counts
+from entrostat.control._common import measurement, number, step_counts
 from entrostat.control.base import CONTROLLERS, Controller
 
 
@@ -114,10 +114,10 @@ class FlexOD(Controller):
         return h_min + (self.h0 - h_min) * (1.0 - min(step / total_steps, 1.0))
 
     def update(self, stats: Mapping[str, float]) -> None:
-        step, total = step_counts(stats)
-        entropy = stat(stats, "entropy")
-        if not finite(entropy):
+        got = measurement(stats, "entropy")
+        if got is None:
             return
+        step, total, entropy = got
         if not self.started:
             self.h0, self.started = entropy, 1
         tau = self.tau_high(step, total)

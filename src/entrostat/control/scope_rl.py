@@ -14,7 +14,12 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from entrostat.configbase import ConfigError
-from entrostat.control._common import choice, clip, finite, number, stat, step_counts
+from entrostat.control._common import (
+    choice,
+    clip,
+    measurement,
+    number,
+)
 from entrostat.control.aepo import SIGNALS
 from entrostat.control.base import CONTROLLERS, Controller
 from entrostat.control.targets import build_target
@@ -46,10 +51,10 @@ class ScopeRL(Controller):
         return {"aux_temperature": self.temperature, "aux_alpha": self.alpha}
 
     def update(self, stats: Mapping[str, float]) -> None:
-        step, total = step_counts(stats)
-        measured = stat(stats, self.signal)
-        if not finite(measured):
+        got = measurement(stats, self.signal)
+        if got is None:
             return
+        step, total, measured = got
         self.h_prev = measured
         self.last_target = self.target(step, total)
         self.temperature = clip(1.0 + self.last_target - measured, self.t_min, self.t_max)

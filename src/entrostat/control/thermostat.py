@@ -42,7 +42,14 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from entrostat.configbase import ConfigError
-from entrostat.control._common import choice, clip, finite, number, stat, step_counts
+from entrostat.control._common import (
+    choice,
+    clip,
+    finite,
+    measurement,
+    number,
+    stat,
+)
 from entrostat.control.base import ACTUATORS, CONTROLLERS, Controller
 from entrostat.control.targets import build_target
 
@@ -140,10 +147,10 @@ class Thermostat(Controller):
         return -self.predict_gain * lr * cov if finite(lr) and finite(cov) else 0.0
 
     def update(self, stats: Mapping[str, float]) -> None:
-        step, total = step_counts(stats)
-        entropy = stat(stats, "entropy")
-        if not finite(entropy):
+        got = measurement(stats, "entropy")
+        if got is None:
             return
+        step, total, entropy = got
         target = self.target(step, total)
         if target <= 0.0:
             raise ValueError(f"the thermostat normalises by the target, which must be > 0; H*({step}) = {target}")

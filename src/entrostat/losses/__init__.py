@@ -3,13 +3,36 @@
 ``objective.py`` is the one place that composes them from a ``LossConfig``.
 """
 
-from entrostat.losses.advantages import ADVANTAGES, compute_advantages, entropy_adv_shaping, group_ids_from_size
+from entrostat.losses.advantages import (
+    ADVANTAGES,
+    compute_advantages,
+    entropy_adv_shaping,
+    group_ids_from_size,
+)
 from entrostat.losses.aggregation import AGGREGATIONS, Normalizer, aggregate
 from entrostat.losses.config import LOSS_PRESETS, FlexConfig, LossConfig, loss_preset
-from entrostat.losses.objective import PolicyInputs, auxiliary_reinforce_loss, needs_selection_prepass, needs_token_entropy, policy_loss, select_tokens
+from entrostat.losses.objective import (
+    PolicyInputs,
+    auxiliary_reinforce_loss,
+    needs_selection_prepass,
+    needs_token_entropy,
+    policy_loss,
+    select_tokens,
+)
 from entrostat.losses.regularizers import KL_ESTIMATORS
-from entrostat.losses.selections import Selection, clip_cov_select, kl_cov_select, token_covariance, top_entropy_select
-from entrostat.losses.surrogates import SURROGATES, ClipParams, FlexBounds, importance_ratio
+from entrostat.losses.selections import (
+    Selection,
+    clip_cov_select,
+    kl_cov_select,
+    token_covariance,
+    top_entropy_select,
+)
+from entrostat.losses.surrogates import (
+    SURROGATES,
+    ClipParams,
+    FlexBounds,
+    importance_ratio,
+)
 
 __all__ = [
     "ADVANTAGES", "AGGREGATIONS", "KL_ESTIMATORS", "LOSS_PRESETS", "SURROGATES",

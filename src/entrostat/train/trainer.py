@@ -18,17 +18,29 @@ from typing import Any
 import torch
 
 from entrostat.eval.evaluate import evaluate
-from entrostat.train.auxiliary import aepo_substitute, aux_prompt_count, positive_rows
-from entrostat.train.control import apply_actuators, build_controllers, controller_values, update_controllers
 from entrostat.losses import (
-    Normalizer, PolicyInputs, auxiliary_reinforce_loss, compute_advantages, needs_selection_prepass, policy_loss, select_tokens, token_covariance,
+    Normalizer,
+    PolicyInputs,
+    auxiliary_reinforce_loss,
+    compute_advantages,
+    needs_selection_prepass,
+    policy_loss,
+    select_tokens,
+    token_covariance,
 )
 from entrostat.models.loading import load_policy
 from entrostat.ops import masked_mean
 from entrostat.rollout.batch import generate_rollout
 from entrostat.tasks.base import get_task
 from entrostat.train import checkpoint as ckpt
+from entrostat.train.auxiliary import aepo_substitute, aux_prompt_count, positive_rows
 from entrostat.train.config import RunConfig
+from entrostat.train.control import (
+    apply_actuators,
+    build_controllers,
+    controller_values,
+    update_controllers,
+)
 from entrostat.train.forward import completion_logprobs
 from entrostat.train.scoring import score_completions
 from entrostat.types import RolloutBatch
