@@ -9,6 +9,9 @@ from pathlib import Path
 import yaml
 
 from entrostat.configbase import ConfigError, describe, to_dict
+from entrostat.models.loading import ModelLoadError
+from entrostat.train.scoring import RewardError
+from entrostat.train.trainer import TrainingError
 
 
 def _split(args: list[str]) -> tuple[str | None, list[str]]:
@@ -48,6 +51,15 @@ def cmd_show_config(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(ns: argparse.Namespace) -> int:
+    from entrostat.experiments import run_experiment
+
+    out = Path(ns.out or f"runs/experiment-{ns.name}")
+    run_experiment(ns.name, out, ns.seeds, ns.overrides)
+    print(f"results and figure in {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="entrostat", description="Entropy-controlled RL post-training of language models")
     sub = p.add_subparsers(dest="command", required=True)
@@ -61,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("args", nargs="*", help="[RECIPE] [key=value ...]")
     s.add_argument("--help-fields", action="store_true", help="also print every field's help text")
     s.set_defaults(func=cmd_show_config)
+    e = sub.add_parser("experiment", help="run a named experiment (asymmetry) and draw its figure")
+    e.add_argument("name", help="experiment name: asymmetry")
+    e.add_argument("overrides", nargs="*", help="key=value overrides (reserved)")
+    e.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (base models) to average over")
+    e.add_argument("--out", help="output directory (default runs/experiment-NAME)")
+    e.set_defaults(func=cmd_experiment)
     return p
 
 
@@ -68,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     try:
         return ns.func(ns)
-    except (ConfigError, FileNotFoundError, FileExistsError) as exc:
+    except (ConfigError, FileNotFoundError, FileExistsError, ModelLoadError, TrainingError, RewardError) as exc:
         print(f"entrostat: error: {exc}", file=sys.stderr)
         return 2
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from typing import Callable, Generic, Iterator, TypeVar
 
+from entrostat.configbase import ConfigError
+
 T = TypeVar("T")
 
 
@@ -28,7 +30,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise ValueError(unknown_name_message(self.kind, name, self.names())) from None
+            raise ConfigError(unknown_name_message(self.kind, name, self.names())) from None
 
     def names(self) -> list[str]:
         return sorted(self._items)

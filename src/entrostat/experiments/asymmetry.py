@@ -1,0 +1,85 @@
+"""The SCOPE-RL asymmetry claim (2510.08141 v7) as an experiment, not an assumption.
+
+From one base model: draw samples at temperature T, keep only the correct (positive)
+or only the wrong (negative) ones, apply REINFORCE updates on them (A = +1 / −1,
+log-probs at T = 1), and measure the change of the policy's exact token entropy on a
+fixed probe set (held-out prompts with base-model completions at T = 1, teacher
+forced). The claim: hot positives raise entropy, hot negatives lower it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from entrostat.losses import LossConfig, Normalizer, PolicyInputs, policy_loss
+from entrostat.models.loading import load_policy
+from entrostat.ops import masked_mean
+from entrostat.rollout.batch import generate_rollout
+from entrostat.tasks.base import get_task
+from entrostat.train.forward import completion_logprobs
+from entrostat.train.scoring import score_completions
+
+TEMPERATURES = (0.6, 0.8, 1.0, 1.2, 1.5)
+
+
+@dataclass
+class AsymmetrySettings:
+    prompts: int = 64  # prompts per cell (× group_size samples)
+    group_size: int = 8
+    updates: int = 1  # plain-SGD REINFORCE steps on the cell's samples: the first-order regime
+    lr: float = 0.05  # of §2.1's covariance analysis (Adam's sign-like steps would overshoot it)
+    max_new_tokens: int = 8
+    probe_prompts: int = 64
+
+
+@torch.no_grad()
+def _probe_entropy(model, probe) -> float:
+    _, ent = completion_logprobs(model, probe)
+    return float(masked_mean(ent, probe.completion_mask))
+
+
+def _reinforce(model, rows, sign: float, s: AsymmetrySettings) -> None:
+    """``updates`` SGD steps of −sign·Σ logπ (token-mean) on ``rows``."""
+    opt = torch.optim.SGD(model.parameters(), lr=s.lr)
+    cfg = LossConfig(surrogate="reinforce")
+    adv = torch.full((rows.batch_size,), sign)
+    norm = Normalizer.from_mask(rows.completion_mask)
+    for _ in range(s.updates):
+        lp, _ = completion_logprobs(model, rows)
+        out = policy_loss(cfg, PolicyInputs(lp, lp.detach(), adv, rows.completion_mask), norm)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+
+
+def run_asymmetry(seed: int, s: AsymmetrySettings = AsymmetrySettings(), temperatures=TEMPERATURES,
+                  model_name: str = "lab", lab_recipe: dict | None = None, progress=None) -> list[dict]:
+    """Rows {seed, temperature, sign, n_rows, entropy_before, entropy_change} for one base model."""
+    torch.manual_seed(seed)
+    base, tok, fmt = load_policy(model_name, seed=seed, progress=False, lab_recipe=lab_recipe)
+    task = get_task("lab")
+    gen = torch.Generator().manual_seed(seed)
+    probe = generate_rollout(base, tok, task.problems("heldout", s.probe_prompts, 10_000 + seed), format_prompt=fmt,
+                             group_size=1, temperature=1.0, max_new_tokens=s.max_new_tokens, generator=gen)
+    h0 = _probe_entropy(base, probe)
+    out = []
+    for t in temperatures:
+        batch = generate_rollout(base, tok, task.problems("train", s.prompts, seed * 997 + int(t * 100)),
+                                 format_prompt=fmt, group_size=s.group_size, temperature=t,
+                                 max_new_tokens=s.max_new_tokens, generator=gen)
+        rewards, _ = score_completions(task, batch.meta["problems"], batch.meta["texts"], "zero")
+        for sign, keep in ((1.0, rewards >= 1.0), (-1.0, rewards < 1.0)):
+            rows = torch.nonzero(keep).squeeze(-1)
+            change = float("nan")
+            if len(rows):
+                model = copy.deepcopy(base)
+                _reinforce(model, batch.select(rows), sign, s)
+                change = _probe_entropy(model, probe) - h0
+            out.append({"seed": seed, "temperature": t, "sign": "positive" if sign > 0 else "negative",
+                        "n_rows": int(len(rows)), "entropy_before": h0, "entropy_change": change})
+            if progress is not None:
+                progress.update(1)
+    return out
