@@ -14,6 +14,7 @@ step value (sum them over micro-batches and ranks).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -57,8 +58,7 @@ def needs_selection_prepass(cfg: LossConfig) -> bool:
 
 
 def clip_params(cfg: LossConfig) -> ClipParams:
-    f = cfg.flex
-    flex = FlexBounds(f.b_high, f.a_high, f.b_low, f.a_low, f.eps_std, f.weight_high, f.weight_low)
+    flex = FlexBounds(**dataclasses.asdict(cfg.flex))  # FlexConfig mirrors FlexBounds field for field
     return ClipParams(cfg.eps_low, cfg.eps_high, cfg.dual_clip, cfg.beta1, cfg.beta2, flex)
 
 
