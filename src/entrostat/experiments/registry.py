@@ -49,5 +49,45 @@ def asymmetry(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     return out_dir
 
 
+@EXPERIMENTS.register("schedules")
+def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
+    """Entropy trajectories of the flexible-clipping schedules ID, DID and OD (2602.09782)."""
+    from entrostat.experiments.runs import run_group
+    from entrostat.report.plots import trajectories_figure
+
+    runs = run_group(out_dir, [(n, n, []) for n in ("flex_id", "flex_did", "flex_od")], seeds, overrides)
+    trajectories_figure(runs, {}, out_dir / "schedules.png", "Flexible clipping schedules")
+    for label, seed_runs in runs.items():
+        h = [r["entropy"] for r in seed_runs[0]]
+        q = len(h) // 4
+        marks = [sum(h[i : i + 5]) / len(h[i : i + 5]) for i in (0, q, 2 * q, 3 * q, len(h) - 5)]
+        print(f"{label:9s} entropy at 0, K/4, K/2, 3K/4, K: " + "  ".join(f"{m:.3f}" for m in marks))
+    return out_dir
+
+
+@EXPERIMENTS.register("targets")
+def targets(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
+    """AEPO and the thermostat at H* = 0.3, 0.5, 0.8 × the base model's entropy (AEPO's first figure)."""
+    from entrostat.experiments.runs import base_entropy, run_group, tracking_table
+    from entrostat.report.plots import trajectories_figure
+
+    h0 = base_entropy(seeds[0])
+    specs, goals = [], {}
+    for frac in (0.3, 0.5, 0.8):
+        goal = round(frac * h0, 4)
+        for method in ("aepo", "thermostat"):
+            label = f"{method}@{frac}"
+            specs.append((label, method, [f"control.kwargs.target={goal}"]))
+            goals[label] = goal
+    runs = run_group(out_dir, specs, seeds, overrides)
+    table = tracking_table(runs, goals)
+    (out_dir / "tracking.json").write_text(json.dumps(table, indent=1))
+    trajectories_figure(runs, goals, out_dir / "targets.png", f"Entropy at targets (base entropy {h0:.3f})")
+    for row in table:
+        print(f"{row['label']:16s} run {row['run']}: tracking error {row['tracking_error']:.3f}  "
+              f"oscillation {row['oscillation']:.3f}  overshoot {row['overshoot']:.3f}")
+    return out_dir
+
+
 def run_experiment(name: str, out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     return EXPERIMENTS.get(name)(out_dir, seeds, overrides)

@@ -34,3 +34,29 @@ def asymmetry_figure(table: list[dict], path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def trajectories_figure(runs: dict, targets: dict, path: Path, title: str) -> Path:
+    """Entropy per step of each label (one line per seed) with its target, if any, dashed."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.2, 4.0), dpi=120)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, seed_runs) in enumerate(runs.items()):
+        c = colors[i % len(colors)]
+        for j, rows in enumerate(seed_runs):
+            ax.plot([r["step"] for r in rows], [r["entropy"] for r in rows], color=c, lw=1.2, alpha=0.85,
+                    label=label if j == 0 else None)
+        if label in targets:
+            from entrostat.control.targets import build_target
+
+            tgt = build_target(targets[label])
+            n = len(seed_runs[0])
+            ax.plot(range(1, n + 1), [tgt(k, n) for k in range(n)], color=c, lw=1.0, ls="--")
+    ax.set_xlabel("step")
+    ax.set_ylabel("token entropy (nats, T = 1)")
+    ax.set_title(title)
+    ax.legend(frameon=False, fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
