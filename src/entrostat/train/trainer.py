@@ -101,6 +101,7 @@ class Trainer:
         t0 = time.perf_counter()
         actuators = controller_values(self.controllers)
         self.loss_cfg = apply_actuators(c.loss, actuators)
+        times["time/control"] = time.perf_counter() - t0
         problems = self.task.problems("train", c.rollout.prompts_per_step, self._data_seed(self.step_idx))
         main = self.rollout(problems, c.rollout.temperature)
         main = main.with_(advantages=compute_advantages(c.loss.advantage, main.rewards, main.group_ids))
@@ -109,8 +110,7 @@ class Trainer:
         batch, aux, aux_stats = self.auxiliary(problems, main, actuators)
         times["time/aux_rollout"] = time.perf_counter() - t1
         t2 = time.perf_counter()
-        fuse = self.fused_old_logprobs() and batch is main
-        batch, token_entropy = self.score_old(batch, fuse)
+        batch, token_entropy = self.score_old(batch, self.fused_old_logprobs())
         times["time/old_logprobs"] = time.perf_counter() - t2
         t3 = time.perf_counter()
         update, fused = self.update(batch, token_entropy, aux)
@@ -122,7 +122,9 @@ class Trainer:
         record = {"step": self.step_idx, **self.reward_stats(main),
                   **self.policy_stats(batch, token_entropy, first_main_row), **aux_stats, **update}
         record.update({f"control/{k}": v for k, v in actuators.items()})
+        t4 = time.perf_counter()
         record.update(update_controllers(self.controllers, record, c.trainer.steps))
+        times["time/control"] += time.perf_counter() - t4
         times["time/step"] = time.perf_counter() - t0
         record.update(times)
         record["throughput/tokens_per_s"] = float(main.completion_mask.sum()) / times["time/step"]
