@@ -5,11 +5,18 @@ or only the wrong (negative) ones, apply REINFORCE updates on them (A = +1 / −
 log-probs at T = 1), and measure the change of the policy's exact token entropy on a
 fixed probe set (held-out prompts with base-model completions at T = 1, teacher
 forced). The claim: hot positives raise entropy, hot negatives lower it.
+
+``warmup_steps`` (ours): the starting policy may be the base model after that many
+steps of the lab's GRPO recipe. The lab's pre-trained base imitates a demonstrator
+that spreads its answers evenly, so it sits near its entropy maximum and every
+update lowers entropy there; the claim is about a policy that RL has already
+sharpened (as an LLM's is), and the lab reproduces it from such a policy.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +40,24 @@ class AsymmetrySettings:
     lr: float = 0.05  # of §2.1's covariance analysis (Adam's sign-like steps would overshoot it)
     max_new_tokens: int = 8
     probe_prompts: int = 64
+    warmup_steps: int = 0  # GRPO steps (lab recipe `grpo`) from the base model before the cells are measured
+
+
+def warmed_up_policy(seed: int, steps: int, overrides: list[str] | None = None):
+    """(model, tokenizer, format_prompt) after ``steps`` steps of the ``grpo`` recipe from the lab base model."""
+    import tempfile
+    from pathlib import Path
+
+    from entrostat.recipes import build_config
+    from entrostat.train.trainer import Trainer
+
+    cfg = build_config("grpo", [f"trainer.steps={steps}", f"trainer.seed={seed}", "eval.every=0",
+                                "log.checkpoint_every=0", "log.progress=false", *(overrides or [])])
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(cfg, Path(run_dir))
+        for _ in range(steps):
+            trainer.step()
+    return trainer.model.eval(), trainer.tokenizer, trainer.format_prompt
 
 
 @torch.no_grad()
@@ -55,11 +80,16 @@ def _reinforce(model, rows, sign: float, s: AsymmetrySettings) -> None:
         opt.step()
 
 
-def run_asymmetry(seed: int, s: AsymmetrySettings = AsymmetrySettings(), temperatures=TEMPERATURES,
+def run_asymmetry(seed: int, s: AsymmetrySettings | None = None, temperatures=TEMPERATURES,
                   model_name: str = "lab", lab_recipe: dict | None = None, progress=None) -> list[dict]:
-    """Rows {seed, temperature, sign, n_rows, entropy_before, entropy_change} for one base model."""
+    """Rows {seed, warmup_steps, temperature, sign, n_rows, entropy_before, entropy_change} for one start."""
+    s = s or AsymmetrySettings()
     torch.manual_seed(seed)
-    base, tok, fmt = load_policy(model_name, seed=seed, progress=False, lab_recipe=lab_recipe)
+    if s.warmup_steps:
+        extra = [f"model.name={model_name}"] + ([f"model.lab_recipe={json.dumps(lab_recipe)}"] if lab_recipe else [])
+        base, tok, fmt = warmed_up_policy(seed, s.warmup_steps, extra)
+    else:
+        base, tok, fmt = load_policy(model_name, seed=seed, progress=False, lab_recipe=lab_recipe)
     task = get_task("lab")
     gen = torch.Generator().manual_seed(seed)
     probe = generate_rollout(base, tok, task.problems("heldout", s.probe_prompts, 10_000 + seed), format_prompt=fmt,
@@ -78,8 +108,9 @@ def run_asymmetry(seed: int, s: AsymmetrySettings = AsymmetrySettings(), tempera
                 model = copy.deepcopy(base)
                 _reinforce(model, batch.select(rows), sign, s)
                 change = _probe_entropy(model, probe) - h0
-            out.append({"seed": seed, "temperature": t, "sign": "positive" if sign > 0 else "negative",
-                        "n_rows": int(len(rows)), "entropy_before": h0, "entropy_change": change})
+            out.append({"seed": seed, "warmup_steps": s.warmup_steps, "temperature": t,
+                        "sign": "positive" if sign > 0 else "negative", "n_rows": len(rows),
+                        "entropy_before": h0, "entropy_change": change})
             if progress is not None:
                 progress.update(1)
     return out

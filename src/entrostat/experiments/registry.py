@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from entrostat.registry import Registry
 
@@ -22,31 +22,75 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
 
 @EXPERIMENTS.register("asymmetry")
 def asymmetry(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
-    """REINFORCE on positive-only vs negative-only samples drawn at each temperature; ΔH per cell."""
+    """REINFORCE on positive-only vs negative-only samples drawn at each temperature; ΔH per cell, from the
+    pre-trained base model and from the base after ``ASYMMETRY_WARMUP`` GRPO steps (see experiments.asymmetry).
+    Overrides: ``warmup=N[,M...]`` (starts), or any AsymmetrySettings field, e.g. ``lr=0.01``."""
+    import dataclasses
+
     from tqdm.auto import tqdm
 
-    from entrostat.experiments.asymmetry import TEMPERATURES, run_asymmetry
+    from entrostat.experiments.asymmetry import (
+        TEMPERATURES,
+        AsymmetrySettings,
+        run_asymmetry,
+    )
     from entrostat.report.plots import asymmetry_figure
 
+    opts = _key_values(overrides, [f.name for f in dataclasses.fields(AsymmetrySettings)] + ["warmup"])
+    starts = [int(x) for x in str(opts.pop("warmup", ",".join(map(str, ASYMMETRY_WARMUP)))).split(",")]
+    base = AsymmetrySettings(**{k: type(getattr(AsymmetrySettings, k))(v) for k, v in opts.items()})
     rows = []
-    with tqdm(total=len(seeds) * len(TEMPERATURES) * 2, desc="asymmetry", unit="cell") as bar:
-        for seed in seeds:
-            rows.extend(run_asymmetry(seed, progress=bar))
+    with tqdm(total=len(starts) * len(seeds) * len(TEMPERATURES) * 2, desc="asymmetry", unit="cell") as bar:
+        for w in starts:
+            for seed in seeds:
+                rows.extend(run_asymmetry(seed, dataclasses.replace(base, warmup_steps=w), progress=bar))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(rows, indent=1))
     table = []
-    for t in TEMPERATURES:
-        for sign in ("positive", "negative"):
-            m, sd = _mean_std([r["entropy_change"] for r in rows if r["temperature"] == t and r["sign"] == sign])
-            table.append({"temperature": t, "sign": sign, "entropy_change_mean": m, "entropy_change_std": sd})
+    for w in starts:
+        for t in TEMPERATURES:
+            for sign in ("positive", "negative"):
+                cell = [r for r in rows if r["warmup_steps"] == w and r["temperature"] == t and r["sign"] == sign]
+                m, sd = _mean_std([r["entropy_change"] for r in cell])
+                h0, _ = _mean_std([r["entropy_before"] for r in cell])
+                table.append({"warmup_steps": w, "temperature": t, "sign": sign, "entropy_before": h0,
+                              "entropy_change_mean": m, "entropy_change_std": sd,
+                              "seeds_with_claimed_sign": sum(_claimed_sign(t, sign, r["entropy_change"]) for r in cell)})
     (out_dir / "summary.json").write_text(json.dumps(table, indent=1))
     asymmetry_figure(table, out_dir / "asymmetry.png")
-    print(f"{'T':>5} {'positive ΔH':>18} {'negative ΔH':>18}")
-    for t in TEMPERATURES:
-        cells = {r["sign"]: r for r in table if r["temperature"] == t}
-        print(f"{t:5.1f} " + " ".join(f"{cells[s]['entropy_change_mean']:+9.4f} ± {cells[s]['entropy_change_std']:.4f}"
-                                    for s in ("positive", "negative")))
+    for w in starts:
+        cells = [r for r in table if r["warmup_steps"] == w]
+        start = "pre-trained base" if w == 0 else f"base + {w} GRPO steps"
+        print(f"{start} (probe entropy {cells[0]['entropy_before']:.3f}), ΔH mean ± std over {len(seeds)} seed(s):")
+        print(f"{'T':>5} {'positive ΔH':>18} {'negative ΔH':>18}")
+        for t in TEMPERATURES:
+            by = {r["sign"]: r for r in cells if r["temperature"] == t}
+            print(f"{t:5.1f} " + " ".join(f"{by[s]['entropy_change_mean']:+9.4f} ± {by[s]['entropy_change_std']:.4f}"
+                                        for s in ("positive", "negative")))
     return out_dir
+
+
+ASYMMETRY_WARMUP = (0, 40)  # starts: the pre-trained base, and after 40 GRPO steps (entropy ≈ 0.35)
+
+
+def _claimed_sign(temperature: float, sign: str, change: float) -> bool:
+    """Whether a hot (T ≥ 1.2) cell has the claimed sign: positives raise entropy, negatives lower it."""
+    if temperature < 1.2 or math.isnan(change):
+        return False
+    return change > 0 if sign == "positive" else change < 0
+
+
+def _key_values(overrides: list[str], valid: list[str]) -> dict[str, str]:
+    """``key=value`` overrides of an experiment's own settings; an unknown key raises a ConfigError."""
+    from entrostat.configbase import ConfigError
+
+    out = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or key not in valid:
+            raise ConfigError(f"experiment setting {item!r} is not KEY=VALUE with KEY one of {', '.join(valid)}")
+        out[key] = value
+    return out
 
 
 @EXPERIMENTS.register("schedules")

@@ -15,21 +15,29 @@ def _plt():
 
 
 def asymmetry_figure(table: list[dict], path: Path) -> Path:
-    """Bars of the mean entropy change (± std over seeds) per temperature, positives vs negatives."""
+    """Bars of the mean entropy change (± std over seeds) per temperature, positives vs negatives; one panel
+    per starting policy (``warmup_steps``: 0 = the pre-trained base)."""
     plt = _plt()
     temps = sorted({r["temperature"] for r in table})
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
+    starts = sorted({r.get("warmup_steps", 0) for r in table})
+    fig, axes = plt.subplots(1, len(starts), figsize=(6.4 * len(starts), 3.8), dpi=120, squeeze=False)
     width = 0.38
-    for i, (sign, color) in enumerate((("positive", "tab:green"), ("negative", "tab:red"))):
-        cells = [next(r for r in table if r["temperature"] == t and r["sign"] == sign) for t in temps]
-        xs = [j + (i - 0.5) * width for j in range(len(temps))]
-        ax.bar(xs, [c["entropy_change_mean"] for c in cells], width, yerr=[c["entropy_change_std"] for c in cells],
-               color=color, alpha=0.8, label=f"{sign}-only REINFORCE", capsize=3)
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(range(len(temps)), [f"T = {t}" for t in temps])
-    ax.set_ylabel("entropy change on probe set (nats)")
-    ax.set_title("Sampling temperature × sample sign → entropy change")
-    ax.legend(frameon=False)
+    for ax, w in zip(axes[0], starts):
+        rows = [r for r in table if r.get("warmup_steps", 0) == w]
+        for i, (sign, color) in enumerate((("positive", "tab:green"), ("negative", "tab:red"))):
+            cells = [next(r for r in rows if r["temperature"] == t and r["sign"] == sign) for t in temps]
+            xs = [j + (i - 0.5) * width for j in range(len(temps))]
+            ax.bar(xs, [c["entropy_change_mean"] for c in cells], width,
+                   yerr=[c["entropy_change_std"] for c in cells], color=color, alpha=0.8,
+                   label=f"{sign}-only REINFORCE", capsize=3)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(range(len(temps)), [f"T = {t}" for t in temps])
+        ax.set_ylabel("entropy change on probe set (nats)")
+        h0 = rows[0].get("entropy_before")
+        start = "pre-trained base" if w == 0 else f"base + {w} GRPO steps"
+        ax.set_title(start + (f" (H = {h0:.2f})" if h0 is not None else ""))
+        ax.legend(frameon=False)
+    fig.suptitle("Sampling temperature × sample sign → entropy change")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
