@@ -60,6 +60,65 @@ def cmd_experiment(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(ns: argparse.Namespace) -> int:
+    from entrostat.eval.run import evaluate_target, format_results, write_results
+    from entrostat.eval.target import resolve_target
+
+    result = evaluate_target(
+        resolve_target(ns.target), n=ns.n, ks=ns.k, temperature=ns.temperature, top_p=ns.top_p,
+        prompts=ns.prompts, seed=ns.seed, max_new_tokens=ns.max_new_tokens, batch_rows=ns.batch_rows,
+        threads=ns.threads, progress=not ns.quiet,
+    )
+    print(format_results(result))
+    if ns.out:
+        write_results(result, Path(ns.out))
+        print(f"results: {ns.out}")
+    return 0
+
+
+def cmd_report(ns: argparse.Namespace) -> int:
+    from entrostat.report.html import write_report
+
+    out = write_report(ns.runs, Path(ns.out))
+    print(f"report: {out} (figures in {out.parent / (out.stem + '_files')})")
+    return 0
+
+
+def cmd_compare(ns: argparse.Namespace) -> int:
+    from entrostat.report.html import compare_table
+
+    print(compare_table(ns.runs))
+    return 0
+
+
+def cmd_fit_law(ns: argparse.Namespace) -> int:
+    from entrostat.diagnostics import runs
+
+    return _diagnostics(ns, lambda recs: runs.fit_law_on_run(
+        recs, fit_frac=ns.fit_frac, metric=ns.metric, n_boot=ns.bootstrap, seed=ns.seed), runs.format_law_report)
+
+
+def cmd_diagnose(ns: argparse.Namespace) -> int:
+    from entrostat.diagnostics import runs
+
+    return _diagnostics(ns, lambda recs: runs.diagnose_run(recs, smooth=ns.smooth), runs.format_diagnosis)
+
+
+def _diagnostics(ns: argparse.Namespace, build, fmt) -> int:
+    """Load RUN_DIR's metrics, build the report, print it (and write --json); exit 2 on a bad run."""
+    from entrostat.diagnostics import runs
+
+    try:
+        rep = build(runs.load_run_metrics(Path(ns.run_dir)))
+    except runs.DiagnosticsError as exc:
+        print(f"entrostat: error: {exc}", file=sys.stderr)
+        return 2
+    print(fmt(rep))
+    if ns.json:
+        runs.write_json(rep, Path(ns.json))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="entrostat", description="Entropy-controlled RL post-training of language models")
     sub = p.add_subparsers(dest="command", required=True)
@@ -79,6 +138,41 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (base models) to average over")
     e.add_argument("--out", help="output directory (default runs/experiment-NAME)")
     e.set_defaults(func=cmd_experiment)
+    v = sub.add_parser("eval", help="pass@k, mean@n, maj@n of a run, a checkpoint or the base model on held-out prompts")
+    v.add_argument("target", metavar="CHECKPOINT_OR_RUN_DIR",
+                   help="a run directory (its latest checkpoint), RUN/checkpoints/step-N, or `base` (the lab base model)")
+    v.add_argument("--n", type=int, default=1024, help="samples per prompt (default 1024)")
+    v.add_argument("--k", help="comma-separated k list, any k <= n, e.g. 1,2,4,10,100 (default 1,2,4,... <= n)")
+    v.add_argument("--temperature", type=float, help="sampling temperature (default: the run's eval.temperature)")
+    v.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (default 1: off)")
+    v.add_argument("--prompts", type=int, default=100, help="held-out prompts (default 100)")
+    v.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    v.add_argument("--max-new-tokens", type=int, help="completion budget (default: the run's rollout.max_new_tokens)")
+    v.add_argument("--batch-rows", type=int, default=1024, help="sequences per sampler call (default 1024)")
+    v.add_argument("--threads", type=int, help="torch CPU threads (default: the run's trainer.threads, else 1 for the lab model; 0: torch's)")
+    v.add_argument("--out", help="also write the results (settings included) as JSON here")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=cmd_eval)
+    r = sub.add_parser("report", help="a static HTML report (with PNG figures) of one or more runs")
+    r.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories written by `entrostat train`")
+    r.add_argument("-o", "--out", default="report.html", help="HTML file; figures go to <name>_files/ beside it")
+    r.set_defaults(func=cmd_report)
+    c = sub.add_parser("compare", help="print the summary table of one or more runs")
+    c.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories written by `entrostat train`")
+    c.set_defaults(func=cmd_compare)
+    f = sub.add_parser("fit-law", help="fit R = -a*exp(H) + b on the first part of a run; predict its final R")
+    f.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `entrostat train`")
+    f.add_argument("--fit-frac", type=float, default=1 / 3, help="fit on pairs with step <= this fraction of the run (default 1/3)")
+    f.add_argument("--metric", help="R: a metrics key (default eval/pass@1 where the run has it, else reward_mean)")
+    f.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (default 1000)")
+    f.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    f.add_argument("--json", metavar="OUT", help="also write the report as JSON to OUT")
+    f.set_defaults(func=cmd_fit_law)
+    d = sub.add_parser("diagnose", help="predicted vs measured entropy change (Cov terms) and token quadrants of a run")
+    d.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `entrostat train`")
+    d.add_argument("--smooth", type=int, default=1, help="also compare moving averages over this many steps (default 1: raw only)")
+    d.add_argument("--json", metavar="OUT", help="also write the report as JSON to OUT")
+    d.set_defaults(func=cmd_diagnose)
     return p
 
 

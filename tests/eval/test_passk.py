@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from entrostat.eval import pass_at_k, pass_at_k_many
+from entrostat.eval import default_ks, parse_ks, pass_at_k, pass_at_k_many
 
 
 def brute_pass_at_k(n: int, c: int, k: int) -> Fraction:
@@ -18,7 +18,7 @@ def brute_pass_at_k(n: int, c: int, k: int) -> Fraction:
 def test_equals_brute_force_for_all_small_cases():
     for n in range(1, 13):
         for c in range(n + 1):
-            for k in range(1, n + 1):
+            for k in range(n + 1):  # k = 0 included
                 assert pass_at_k(n, c, k) == pytest.approx(float(brute_pass_at_k(n, c, k)), abs=1e-12), (n, c, k)
 
 
@@ -36,6 +36,11 @@ def test_large_n_finite_monotone_and_exact():
         values = [pass_at_k(n, c, k) for k in (1, 2, 8, 64, 512, 2048, 4096)]
         assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values)
         assert values == sorted(values), c  # non-decreasing in k
+    for c in (1, 3, 100, 2048, 4000):
+        every_k = [pass_at_k(n, c, k) for k in range(1, n + 1)]
+        assert all(math.isfinite(v) for v in every_k)
+        assert all(a <= b for a, b in zip(every_k, every_k[1:])), c  # every k, not only powers of two
+        assert every_k[-1] == 1.0 and every_k[0] == pytest.approx(c / n)
     for k in (1, 64, 1000):
         by_c = [pass_at_k(n, c, k) for c in range(0, n + 1, 128)]
         assert by_c == sorted(by_c), k  # non-decreasing in c
@@ -63,3 +68,21 @@ def test_many_averages_over_prompts():
         pass_at_k_many([], n=4, ks=[1])
     with pytest.raises(ValueError, match="exceeds n"):
         pass_at_k_many([1], n=4, ks=[8])
+
+
+def test_parse_ks_any_positive_integers_up_to_n():
+    assert parse_ks("1,2,4,8", 8) == [1, 2, 4, 8]
+    assert parse_ks(" 10, 3 ,3,1000,1", 1000) == [1, 3, 10, 1000]  # sorted, duplicates dropped, not powers of two
+    assert default_ks(1024) == [2**i for i in range(11)]
+    assert default_ks(12) == [1, 2, 4, 8]
+    assert default_ks(1) == [1]
+
+
+@pytest.mark.parametrize(
+    "text, n, match",
+    [("1,2,16", 8, "k = 16 exceeds n = 8"), ("1,2.5", 8, "'2.5' is not an integer"), ("1,,2", 8, "'' is not"),
+     ("0,1", 8, "k = 0 must be >= 1"), ("-2", 8, "must be >= 1"), ("", 8, "empty"), ("1,two", 8, "'two'")],
+)
+def test_parse_ks_errors(text, n, match):
+    with pytest.raises(ValueError, match=match):
+        parse_ks(text, n)

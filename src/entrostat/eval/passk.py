@@ -40,3 +40,31 @@ def pass_at_k_many(n_correct: Sequence[int], n: int, ks: Iterable[int]) -> dict[
     if not counts:
         raise ValueError("pass_at_k_many: n_correct is empty; need at least one prompt")
     return {int(k): sum(pass_at_k(n, c, k) for c in counts) / len(counts) for k in ks}
+
+
+def default_ks(n: int) -> list[int]:
+    """k = 1, 2, 4, … up to n (powers of two only)."""
+    return [2**i for i in range(int(n).bit_length()) if 2**i <= n]
+
+
+def parse_ks(text: str, n: int) -> list[int]:
+    """The k list of a comma-separated string such as "1,2,4,10,100", checked against n; sorted, duplicates dropped.
+
+    Any positive integers k ≤ n are allowed (not only powers of two). Raises
+    ValueError naming the bad entry and what to write instead.
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    if not any(parts):
+        raise ValueError("the k list is empty; give comma-separated integers such as 1,2,4,8")
+    ks = set()
+    for p in parts:
+        try:
+            k = int(p)
+        except ValueError:
+            raise ValueError(f"k list {text!r}: {p!r} is not an integer; give comma-separated integers such as 1,2,4,8") from None
+        if k < 1:
+            raise ValueError(f"k list {text!r}: k = {k} must be >= 1")
+        if k > n:
+            raise ValueError(f"k list {text!r}: k = {k} exceeds n = {n} samples per prompt; raise n or drop k = {k}")
+        ks.add(k)
+    return sorted(ks)

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from entrostat.diagnostics.step import policy_diagnostics
 from entrostat.eval.evaluate import evaluate
 from entrostat.losses import (
     Normalizer,
@@ -121,6 +122,9 @@ class Trainer:
         first_main_row = int(aux_stats.get("aux/substituted", 0))  # AEPO rows replace the first ones
         record = {"step": self.step_idx, **self.reward_stats(main),
                   **self.policy_stats(batch, token_entropy, first_main_row), **aux_stats, **update}
+        rows = slice(first_main_row, None)  # diag/...: η = lr × optimizer steps on this rollout
+        record.update(policy_diagnostics(token_entropy[rows], batch.old_logprobs[rows], batch.advantages[rows],
+                                         batch.completion_mask[rows], update["lr"] * c.trainer.mini_batches * c.trainer.epochs))
         record.update({f"control/{k}": v for k, v in actuators.items()})
         t4 = time.perf_counter()
         record.update(update_controllers(self.controllers, record, c.trainer.steps))
