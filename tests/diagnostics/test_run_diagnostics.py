@@ -88,6 +88,10 @@ def test_too_few_points_says_how_many_are_needed_and_found():
         runs.fit_law_on_run(_law_run(steps=30, every=5), fit_frac=0.2)
     with pytest.raises(runs.DiagnosticsError, match="fit-frac"):
         runs.fit_law_on_run(_law_run(), fit_frac=0)
+    with pytest.raises(runs.DiagnosticsError, match="--bootstrap"):
+        runs.fit_law_on_run(_law_run(), n_boot=0)
+    with pytest.raises(runs.DiagnosticsError, match="--smooth"):
+        runs.diagnose_run(_law_run(), smooth=0)
 
 
 def test_diagnose_run_reports_both_forms():

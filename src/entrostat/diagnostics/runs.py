@@ -86,6 +86,8 @@ def fit_law_on_run(
     """
     if not 0 < fit_frac <= 1:
         raise DiagnosticsError(f"--fit-frac must be in (0, 1], got {fit_frac}")
+    if n_boot < 1:
+        raise DiagnosticsError(f"--bootstrap must be at least 1 resample, got {n_boot}")
     metric, steps, h, r = law_points(records, metric)
     last_step = max(int(x["step"]) for x in records if "step" in x)
     cutoff = fit_frac * last_step
@@ -115,6 +117,8 @@ def fit_law_on_run(
 
 def diagnose_run(records: list[dict[str, Any]], smooth: int = 1) -> dict[str, Any]:
     """Predicted vs measured ΔH for both covariance forms, and run-mean quadrant shares / contributions."""
+    if smooth < 1:
+        raise DiagnosticsError(f"--smooth must be at least 1 step (1: no smoothing), got {smooth}")
     if not any(_finite(r.get("diag/dH_pred_npg")) for r in records):
         raise DiagnosticsError("the run's metrics have no diag/... keys: it was trained before entrostat logged "
                                "diagnostics; train it again to diagnose it")
