@@ -49,14 +49,9 @@ class SameBatchTrainer(Trainer):
                 self.optimizer, lambda s: lr_factor(s, total, o.schedule, o.warmup_steps))
         self._seen = None
 
-    def policy_stats(self, batch, token_entropy, first_row=0):  # called once per step, before the update is logged
+    def policy_stats(self, batch, token_entropy, first_row=0):  # once per step, after the update; entropy from before it
         self._seen = (batch, token_entropy, first_row)
-        rows = slice(first_row, None)
-        lp, h, m = batch.old_logprobs[rows], token_entropy[rows], batch.completion_mask[rows]
-        a = batch.advantages[rows, None].expand_as(lp)
-        dev = lp + h  # log π − E_{a∼π}[log π] at each state
-        extra = {"x/cov_state_npg": float(masked_mean(dev * a, m)), "x/cov_state_pg": float(masked_mean(dev * lp.exp() * a, m))}
-        return {**Trainer.policy_stats(batch, token_entropy, first_row), **extra}
+        return Trainer.policy_stats(batch, token_entropy, first_row)
 
     def step(self):
         record = super().step()
