@@ -1,4 +1,4 @@
-"""``entrostat train | show-config`` — builds a config and calls the library."""
+"""``entrostat train | show-config | eval | models | ...`` — builds a config and calls the library."""
 
 from __future__ import annotations
 
@@ -57,6 +57,27 @@ def cmd_experiment(ns: argparse.Namespace) -> int:
     out = Path(ns.out or f"runs/experiment-{ns.name}")
     run_experiment(ns.name, out, ns.seeds, ns.overrides)
     print(f"results and figure in {out}")
+    return 0
+
+
+def cmd_models(ns: argparse.Namespace) -> int:
+    """`models list`: the known aliases and whether each is prepared; `models prepare`: convert one."""
+    from entrostat.models import known
+
+    if ns.action == "list":
+        width = max(len(a) for a in known.KNOWN_MODELS)
+        for alias, m in known.KNOWN_MODELS.items():
+            print(f"{alias:<{width}}  {m.description}\n{'':<{width}}  {known.status(alias)}")
+        return 0
+    if ns.name in known.KNOWN_MODELS:
+        out = known.prepare(ns.name, ns.out, force=ns.force, progress=not ns.quiet)
+    elif ns.name.lower().endswith(".gguf"):
+        from entrostat.models.gguf import convert_gguf
+
+        out = convert_gguf(ns.name, ns.out, force=ns.force, progress=not ns.quiet)
+    else:
+        known.known_model(ns.name)  # raises, listing the aliases
+    print(out)
     return 0
 
 
@@ -173,6 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--smooth", type=int, default=1, help="also compare moving averages over this many steps (default 1: raw only)")
     d.add_argument("--json", metavar="OUT", help="also write the report as JSON to OUT")
     d.set_defaults(func=cmd_diagnose)
+    m = sub.add_parser("models", help="real models: list the known aliases, prepare one (GGUF -> plain HF directory)")
+    msub = m.add_subparsers(dest="action", required=True)
+    msub.add_parser("list", help="known aliases and whether each is prepared in the cache")
+    mp = msub.add_parser("prepare", help="convert a known alias (or a .gguf file) once into a plain HF directory")
+    mp.add_argument("name", help="a known alias (e.g. smollm2-135m) or the path of a .gguf file")
+    mp.add_argument("--out", help="write the directory here instead of the cache ($ENTROSTAT_CACHE/gguf)")
+    mp.add_argument("--force", action="store_true", help="convert again even if already prepared (replaces --out)")
+    mp.add_argument("--quiet", action="store_true", help="no progress output")
+    m.set_defaults(func=cmd_models)
     return p
 
 

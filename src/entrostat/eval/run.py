@@ -69,7 +69,7 @@ def evaluate_target(
     """
     import torch
 
-    from entrostat.tasks.base import get_task
+    from entrostat.train.scoring import build_task
 
     cfg = target.cfg
     temperature = cfg.eval.temperature if temperature is None else float(temperature)
@@ -80,7 +80,7 @@ def evaluate_target(
         raise ConfigError(f"--threads {threads}: must be >= 0 (0 leaves torch's default)")
     if threads:
         torch.set_num_threads(threads)
-    task = get_task(cfg.task.name, **cfg.task.kwargs)
+    task = build_task(cfg.task)  # with a custom task.reward; never the training-only shaping
     try:
         problems = task.problems("heldout", prompts, cfg.task.heldout_seed)
     except ValueError as exc:

@@ -92,16 +92,18 @@ def resolve_target(spec: str) -> EvalTarget:
 
 
 def load_target_policy(target: EvalTarget, progress: bool = True):
-    """(model, tokenizer, format_prompt) of ``target``: the config's base model with the checkpoint's weights."""
+    """(model, tokenizer, format_prompt) of ``target``: the config's base model with the checkpoint's weights
+    (a LoRA run's adapters are loaded onto the base, then merged into it for sampling)."""
     from safetensors.torch import load_file
 
     from entrostat.models.loading import load_policy
+    from entrostat.models.lora import load_checkpoint_weights, merge_lora
 
     m = target.cfg.model
     model, tokenizer, format_prompt = load_policy(
         m.name, dtype=m.dtype, seed=target.cfg.trainer.seed, cache_dir=m.cache_dir, progress=progress,
-        lab_recipe=m.lab_recipe,
+        lab_recipe=m.lab_recipe, lora=m.lora,
     )
     if target.checkpoint is not None:
-        model.load_state_dict(load_file(str(target.checkpoint / WEIGHTS_FILE)), strict=True)
-    return model.eval(), tokenizer, format_prompt
+        load_checkpoint_weights(model, load_file(str(target.checkpoint / WEIGHTS_FILE)))
+    return merge_lora(model).eval(), tokenizer, format_prompt

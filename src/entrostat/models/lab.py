@@ -21,7 +21,6 @@ Prompt format: ``format_prompt(problem)`` is ``problem.prompt + "="``, e.g.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -37,6 +36,7 @@ from typing import Any
 
 import torch
 
+from entrostat.models.hfutil import quiet_transformers
 from entrostat.tasks.base import Problem
 from entrostat.tasks.lab import LabTask, sample_demonstration
 
@@ -204,25 +204,11 @@ def load_lab_base_model(cache_dir: str | None = None, seed: int = 0, progress: b
     final = root / "lab" / f"base-{recipe.key(seed)}"
     if not (final / "config.json").exists():
         _build_and_cache(final, recipe, seed, progress)
-    with _quiet_transformers():
+    with quiet_transformers():
         model = LlamaForCausalLM.from_pretrained(final, local_files_only=True, attn_implementation=ATTN_IMPLEMENTATION)
         tokenizer = PreTrainedTokenizerFast.from_pretrained(final, local_files_only=True)
     tokenizer.padding_side = "left"
     return model.eval(), tokenizer
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """Silence transformers' own progress bars (weights of a 1 MB model) for the duration."""
-    from transformers.utils import logging as hf_logging
-
-    was_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_on:
-            hf_logging.enable_progress_bar()
 
 
 def _build_and_cache(final: Path, recipe: LabRecipe, seed: int, progress: bool) -> None:
@@ -238,7 +224,7 @@ def _build_and_cache(final: Path, recipe: LabRecipe, seed: int, progress: bool) 
             shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
         (tmp / "recipe.json").write_text(json.dumps({"recipe": dataclasses.asdict(recipe), "seed": seed}, indent=2))

@@ -1,4 +1,4 @@
-"""Samplers that turn prompts into completions (HF transformers; vLLM later, optional)."""
+"""Samplers that turn prompts into completions: HF transformers (CPU/GPU); vLLM (optional, GPU) in ``rollout.vllm``."""
 
 from entrostat.rollout.hf import sample_completions, sample_groups, tokenize_prompts
 

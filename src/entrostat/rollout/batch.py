@@ -1,4 +1,4 @@
-"""Build a RolloutBatch from problems: format, tokenize, repeat G times, sample, decode."""
+"""Build a RolloutBatch from problems: format, tokenize, sample G completions per prompt, decode."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from entrostat.rollout.hf import sample_completions, tokenize_prompts
+from entrostat.rollout.hf import sample_groups, tokenize_prompts
 from entrostat.tasks.base import Problem
 from entrostat.types import RolloutBatch
 
@@ -21,20 +21,26 @@ def generate_rollout(
     temperature: float | torch.Tensor,
     max_new_tokens: int,
     generator: torch.Generator | None = None,
+    sampler=None,
 ) -> RolloutBatch:
     """P problems × G samples → RolloutBatch with completions and decoded texts in ``meta``.
 
-    ``temperature`` is a float or a (P·G,) tensor (per-row temperatures). ``meta`` holds
-    ``problems`` (per row) and ``texts`` (decoded completions without special tokens).
+    ``temperature`` is a float or a (P·G,) tensor (per-row temperatures). Each prompt is
+    prefilled once (``sample_groups``); ``prompt_ids``/``prompt_mask`` hold it G times,
+    rows p·G … p·G + G − 1. ``meta`` holds ``problems`` (per row) and ``texts`` (decoded
+    completions without special tokens). ``sampler``: an object with a ``sample_groups`` method
+    of ``rollout.hf.sample_groups``'s signature (``rollout.vllm.VLLMSampler``); None: ``rollout.hf``.
     """
     rows = [p for p in problems for _ in range(group_size)]
-    prompt_ids, prompt_mask = tokenize_prompts(tokenizer, [format_prompt(p) for p in rows])
+    ids_p, mask_p = tokenize_prompts(tokenizer, [format_prompt(p) for p in problems])  # (P, T_prompt)
     b = len(rows)
     temp = torch.as_tensor(temperature, dtype=torch.float32).expand(b).clone()
-    ids, mask, logps, truncated = sample_completions(
-        model, prompt_ids, prompt_mask, temperature=temp, max_new_tokens=max_new_tokens,
+    sample = sample_groups if sampler is None else sampler.sample_groups
+    ids, mask, logps, truncated = sample(
+        model, ids_p, mask_p, group_size=group_size, temperature=temp, max_new_tokens=max_new_tokens,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, generator=generator,
     )
+    prompt_ids, prompt_mask = ids_p.repeat_interleave(group_size, 0), mask_p.repeat_interleave(group_size, 0)
     texts = decode_completions(tokenizer, ids, mask)
     return RolloutBatch(
         prompt_ids=prompt_ids, prompt_mask=prompt_mask, completion_ids=ids, completion_mask=mask,

@@ -3,7 +3,9 @@
 A task is a prompt source plus a verifier: ``problems`` draws a reproducible
 list of problems from one split, ``score`` gives the verifiable reward (1.0 or
 0.0, never raising on garbage text) and ``canonical`` the normalised answer used
-to count distinct answers and for maj@n.
+to count distinct answers and for maj@n. A task may also define
+``follows_format(problem, completion) -> bool``, whether the completion is in the
+task's answer format (answer tags, a ``\\boxed{}``), which ``task.format_reward`` uses.
 """
 
 from __future__ import annotations

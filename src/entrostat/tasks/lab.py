@@ -131,6 +131,11 @@ class LabTask:
         terms = parse_terms(completion)
         return None if terms is None else canonical_terms(terms)
 
+    def follows_format(self, problem: Problem, completion: str) -> bool:
+        """The expected format: ``n_terms`` digits joined by "+" (right or wrong)."""
+        terms = parse_terms(completion)
+        return terms is not None and len(terms) == problem.answer.n_terms
+
 
 def sample_demonstration(problem: Problem, rng: random.Random, correct_prob: float) -> str:
     """An answer for pre-training: correct (uniform over ordered answers) with probability ``correct_prob``,

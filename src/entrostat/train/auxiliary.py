@@ -14,6 +14,7 @@ import torch
 
 from entrostat.losses.advantages import compute_advantages
 from entrostat.rollout.merge import cat_rows
+from entrostat.train.scoring import correct_mask
 from entrostat.types import RolloutBatch
 
 
@@ -26,7 +27,7 @@ def positive_rows(aux: RolloutBatch, filter_by: str, threshold: float = 0.05) ->
     """(B_aux,) bool: correct samples (``reward``), or group advantage > threshold (``group_advantage``:
     correct in a group that is not all-correct — AEPO's filter)."""
     if filter_by == "reward":
-        return aux.rewards >= 1.0
+        return correct_mask(aux)  # the verifier's verdict, not a shaped reward
     return compute_advantages("grpo", aux.rewards, aux.group_ids) > threshold
 
 

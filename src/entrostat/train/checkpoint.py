@@ -1,6 +1,7 @@
 """Checkpoints: written atomically (a temporary directory, then one rename), read back exactly.
 
-A checkpoint holds the model weights (safetensors), optimizer and scheduler
+A checkpoint holds the model weights (safetensors; only the adapter tensors of a
+LoRA model, see ``models/lora.py``), optimizer and scheduler
 state, controller state, every RNG state (python, numpy, torch CPU, the
 trainer's generators) and the trainer state (step, data position, counters).
 A killed process can leave at most a ``.tmp-*`` directory, which is ignored and
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from entrostat.models.lora import checkpoint_weights, load_checkpoint_weights
 
 PREFIX = "step-"
 
@@ -47,8 +50,7 @@ def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, state: d
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    weights = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    save_file(weights, str(tmp / "model.safetensors"))  # clones: safetensors refuses tied storage
+    save_file(checkpoint_weights(model), str(tmp / "model.safetensors"))  # a LoRA model: its adapters only
     torch.save(state, tmp / "state.pt")
     _fsync_dir(tmp)
     if final.exists():
@@ -92,7 +94,7 @@ def latest_checkpoint(ckpt_root: Path) -> Path | None:
 
 def load_checkpoint(path: Path, model: torch.nn.Module) -> dict[str, Any]:
     """Load weights into ``model`` and return the saved state dict."""
-    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
+    load_checkpoint_weights(model, load_file(str(path / "model.safetensors")))
     return torch.load(path / "state.pt", weights_only=False)
 
 

@@ -21,28 +21,55 @@ def _at_least_one(section: Any, where: str, names: tuple[str, ...]) -> None:
 
 @dataclass
 class ModelConfig:
-    name: str = doc("lab", "'lab' (the built-in tiny model, pre-trained and cached on first use) or a local HF model directory")
+    name: str = doc("lab", "'lab' (the built-in tiny model, pre-trained and cached on first use), a known alias "
+                    "(smollm2-135m; `entrostat models list`), a local HF model directory, a .gguf file (converted "
+                    "once and cached) or a hub id (needs a reachable hub)")
     dtype: str = doc("float32", "weights dtype: float32 or bfloat16")
     bf16_autocast: bool = doc(False, "run forward passes under bf16 autocast (fp32 master weights)")
-    cache_dir: str | None = doc(None, "where the lab base model is cached (default $ENTROSTAT_CACHE or ~/.cache/entrostat)")
+    cache_dir: str | None = doc(None, "where the lab base model and converted GGUF models are cached (default "
+                                "$ENTROSTAT_CACHE or ~/.cache/entrostat)")
     lab_recipe: dict = doc({}, "overrides of the lab base model's pre-training recipe (LabRecipe fields, e.g. steps)")
+    lora: dict = doc({}, "LoRA adapters through PEFT; {} = off (full fine-tuning). Keys: r (default 16), alpha (32), "
+                     "dropout (0.0), target_modules ('all-linear' or a list such as [q_proj, v_proj]); only the "
+                     "adapters train and checkpoints hold only them")
 
     def validate(self, where: str = "") -> None:
         if self.dtype not in ("float32", "bfloat16"):
             raise ConfigError(f"{where}.dtype = {self.dtype!r}: use float32 or bfloat16")
+        if self.lora:
+            from entrostat.models.lora import lora_settings
+
+            try:
+                lora_settings(self.lora, f"{where}.lora")
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
 
 
 @dataclass
 class TaskConfig:
-    name: str = doc("lab", "task name from the task registry ('lab' is the built-in procedural task)")
+    name: str = doc("lab", "task name from the task registry: lab (the built-in procedural task), reasoning_gym "
+                    "(kwargs dataset, config), dataset (kwargs path, prompt_column, answer_column; math-verify)")
     kwargs: dict = doc({}, "keyword arguments of the task constructor")
     train_seed: int = doc(0, "seed of the training prompt stream")
     heldout_seed: int = doc(10_000, "seed of the held-out prompts (a different stream from training)")
     reward_errors: str = doc("raise", "a reward function that raises: 'raise' fails the step naming the prompt; 'zero' scores 0 and counts it")
+    reward: str | None = doc(None, "custom reward 'package.module:function' replacing the task's verifier in training and "
+                             "evaluation, called as fn(problem, completion) -> number; a reward >= 1 counts as correct")
+    format_reward: float = doc(0.0, "added to the training reward when a completion is in the task's answer format "
+                               "(answer tags, a \\boxed{}); never counts towards correctness; 0 = off")
+    overlong_penalty: float = doc(0.0, "weight of DAPO's soft overlong punishment (2503.14476; paper: 1): from 0 at "
+                                  "max_new_tokens - overlong_buffer down to -1 at max_new_tokens, -1 if truncated; 0 = off")
+    overlong_buffer: int = doc(0, "DAPO's L_cache in tokens (paper: 4096 of 20480); 0 = a fifth of rollout.max_new_tokens")
 
     def validate(self, where: str = "") -> None:
         if self.reward_errors not in ("raise", "zero"):
             raise ConfigError(f"{where}.reward_errors = {self.reward_errors!r}: use 'raise' or 'zero'")
+        for name in ("format_reward", "overlong_penalty", "overlong_buffer"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{where}.{name} = {getattr(self, name)} must be >= 0 (0 turns it off)")
+        if self.reward is not None and (not isinstance(self.reward, str) or self.reward.count(":") != 1):
+            raise ConfigError(f"{where}.reward = {self.reward!r}: write it as 'package.module:function', "
+                              "e.g. mypkg.rewards:score")
 
 
 @dataclass
@@ -51,11 +78,24 @@ class RolloutConfig:
     group_size: int = doc(8, "G: samples per prompt")
     max_new_tokens: int = doc(12, "completion budget in tokens (also Dr.GRPO's T_max)")
     temperature: float = doc(1.0, "sampling temperature of the main rollout")
+    backend: str = doc("hf", "sampler of training rollouts: hf (built-in transformers sampler, CPU or GPU) or vllm "
+                       "(needs a CUDA GPU and `pip install 'entrostat[vllm]'`; weights synced after optimizer steps)")
+    vllm_gpu_memory: float = doc(0.5, "vllm backend: fraction of GPU memory the vLLM engine may take (weights + KV cache)")
 
     def validate(self, where: str = "") -> None:
         _at_least_one(self, where, ("prompts_per_step", "group_size", "max_new_tokens"))
         if not self.temperature > 0:
             raise ConfigError(f"{where}.temperature = {self.temperature} must be > 0")
+        if self.backend not in ("hf", "vllm"):
+            raise ConfigError(f"{where}.backend = {self.backend!r}: use hf (built-in) or vllm (CUDA GPU)")
+        if not 0 < self.vllm_gpu_memory <= 1:
+            raise ConfigError(f"{where}.vllm_gpu_memory = {self.vllm_gpu_memory} must be in (0, 1]")
+        if self.backend == "vllm":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ConfigError(f"{where}.backend = vllm needs a CUDA GPU and torch sees none; use "
+                                  f"{where}.backend=hf (the built-in sampler runs on CPU)")
 
 
 @dataclass

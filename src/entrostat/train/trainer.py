@@ -30,9 +30,10 @@ from entrostat.losses import (
     token_covariance,
 )
 from entrostat.models.loading import load_policy
+from entrostat.models.lora import trainable_parameters
 from entrostat.ops import masked_mean
 from entrostat.rollout.batch import generate_rollout
-from entrostat.tasks.base import get_task
+from entrostat.rollout.vllm import build_sampler
 from entrostat.train import checkpoint as ckpt
 from entrostat.train.auxiliary import aepo_substitute, aux_prompt_count, positive_rows
 from entrostat.train.config import RunConfig
@@ -43,7 +44,7 @@ from entrostat.train.control import (
     update_controllers,
 )
 from entrostat.train.forward import completion_logprobs
-from entrostat.train.scoring import score_completions
+from entrostat.train.scoring import build_task, correct_mask, score_rollout
 from entrostat.types import RolloutBatch
 
 
@@ -74,17 +75,22 @@ class Trainer:
         m = cfg.model
         self.model, self.tokenizer, self.format_prompt = load_policy(
             m.name, dtype=m.dtype, seed=cfg.trainer.seed, cache_dir=m.cache_dir, progress=cfg.log.progress,
-            lab_recipe=m.lab_recipe,
+            lab_recipe=m.lab_recipe, lora=m.lora,
         )
         self.model.eval()
         self.ref_model = copy.deepcopy(self.model).requires_grad_(False) if cfg.loss.kl_coef > 0 else None
-        self.task = get_task(cfg.task.name, **cfg.task.kwargs)
+        self.task = build_task(cfg.task, cfg.rollout.max_new_tokens)
         o = cfg.optim
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        self.optimizer = torch.optim.AdamW(trainable_parameters(self.model), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
         total = cfg.trainer.steps * cfg.trainer.mini_batches * cfg.trainer.epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, total, o.schedule, o.warmup_steps)
         )
+        self.sampler = build_sampler(  # None: the built-in rollout.hf sampler
+            cfg.rollout.backend, model=self.model, tokenizer=self.tokenizer, model_name=m.name, work_dir=self.run_dir,
+            dtype=m.dtype, seed=cfg.trainer.seed, gpu_memory_utilization=cfg.rollout.vllm_gpu_memory, lora=bool(m.lora),
+        )
+        self._sampler_weights: int | None = None  # scheduler step whose weights the vLLM sampler holds
         self.generators = {
             "sample": torch.Generator().manual_seed(cfg.trainer.seed),
             "select": torch.Generator().manual_seed(cfg.trainer.seed + 1),
@@ -176,10 +182,19 @@ class Trainer:
         batch = generate_rollout(
             self.model, self.tokenizer, problems, format_prompt=self.format_prompt, group_size=c.rollout.group_size,
             temperature=temperature, max_new_tokens=c.rollout.max_new_tokens, generator=self.generators["sample"],
+            sampler=self.synced_sampler(),
         )
-        rewards, errors = score_completions(self.task, batch.meta["problems"], batch.meta["texts"], c.task.reward_errors)
-        self.counters["reward_errors"] += errors
-        return batch.with_(rewards=rewards, meta={**batch.meta, "reward_errors": errors})
+        rewards, meta = score_rollout(self.task, batch, c.task, c.rollout.max_new_tokens)  # shaped; verifier's in meta
+        self.counters["reward_errors"] += meta["reward_errors"]
+        return batch.with_(rewards=rewards, meta={**batch.meta, **meta})
+
+    def synced_sampler(self):
+        """The vLLM sampler holding the current weights (synced once after any optimizer steps since the
+        last rollout, and after a resume), or None for the built-in sampler."""
+        if self.sampler is not None and self._sampler_weights != self.scheduler.last_epoch:
+            self.sampler.sync_weights(self.model)
+            self._sampler_weights = self.scheduler.last_epoch
+        return self.sampler
 
     @torch.no_grad()
     def score_old(self, batch: RolloutBatch, fused: bool) -> tuple[RolloutBatch, torch.Tensor | None]:
@@ -249,7 +264,7 @@ class Trainer:
             inputs = PolicyInputs(
                 logprobs=logprobs, old_logprobs=micro.old_logprobs, advantages=micro.advantages,
                 mask=micro.completion_mask, token_entropy=ent, ref_logprobs=micro.ref_logprobs,
-                is_correct=micro.rewards >= 1.0,
+                is_correct=correct_mask(micro),
             )
             out = policy_loss(self.loss_cfg, inputs, norm, None if selection is None else selection.rows(sl))
             out.loss.backward()
@@ -306,12 +321,13 @@ class Trainer:
         rewards = main.rewards.view(-1, self.cfg.rollout.group_size)
         return {
             "reward_mean": float(main.rewards.mean()),
-            "pass_rate": float((main.rewards >= 1.0).float().mean()),
+            "pass_rate": float(correct_mask(main).float().mean()),  # the verifier's, never the shaped reward
             "response_length": float(main.completion_mask.sum(-1).mean()),
             "truncation_rate": float(main.is_truncated.float().mean()),
             "zero_adv_group_frac": float((rewards.max(-1).values == rewards.min(-1).values).float().mean()),
             "reward_errors": float(main.meta.get("reward_errors", 0)),
             "nonfinite_skipped": float(self.counters["nonfinite_skipped"]),
+            **main.meta.get("shaping", {}),  # reward/verifier_mean, format_rate, overlong_penalty_mean when shaping is on
         }
 
     @staticmethod
