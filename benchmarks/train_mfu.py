@@ -161,12 +161,12 @@ def main() -> None:
 
     threads = set_threads(a.threads)
     print(f"machine: {machine_line()}; torch threads {threads}")
+    model, tok, fmt = load_model(a.model, a.dtype)  # first: a missing model fails before the slow peak runs
     measured = {dt: matmul_peak(dt) for dt in (torch.float32, torch.bfloat16)}
     for dt, m in measured.items():
         print(f"peak {str(dt)[6:]:9}: torch.matmul {m['matmul'] / 1e9:6.1f} GFLOP/s, F.linear {m['linear'] / 1e9:6.1f} "
               f"GFLOP/s (square, up to 2048²); peak = the larger")
     peaks = {dt: max(m.values()) for dt, m in measured.items()}
-    model, tok, fmt = load_model(a.model, a.dtype)
     compute = torch.bfloat16 if (a.dtype == "bfloat16" or a.bf16_autocast) else torch.float32
     peak = peaks[compute]
     n_mm, n_head = matmul_params(model)

@@ -15,27 +15,27 @@ def _frequencies(z: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
 
 def test_frequencies_follow_softmax_across_blocks():
     gen = torch.Generator().manual_seed(1)
-    z = torch.randn(3 * BLOCK + 17, generator=gen) * 2  # several blocks and a partial last one
-    z[5] = z[3 * BLOCK + 10] = 6.0  # mass in the first and in the partial block
-    n = 200_000
+    z = torch.randn(2 * BLOCK + 17, generator=gen) * 2  # several blocks and a partial last one
+    z[5] = z[2 * BLOCK + 10] = 6.0  # mass in the first and in the partial block
+    n = 40_000
     freq, probs = _frequencies(z, n), torch.softmax(z.double(), -1)
     assert (freq - probs).abs().max() < 5 * math.sqrt(0.25 / n)
-    chi2 = float(((freq - probs) ** 2 / probs).sum() * n)  # ~ chi2 with V - 1 dof (mean 784, sd ~40)
+    chi2 = float(((freq - probs) ** 2 / probs).sum() * n)  # ~ chi2 with V - 1 dof (mean 528, sd ~32)
     assert chi2 < z.numel() + 6 * math.sqrt(2 * z.numel())
 
 
 def test_block_totals_follow_softmax_with_a_skewed_vocabulary():
     z = torch.full((4 * BLOCK,), -30.0)
     z[BLOCK + 3], z[3 * BLOCK - 1] = 0.0, math.log(3.0)  # p = 1/4, 3/4 (rest ~1e-13 each)
-    freq = _frequencies(z, 100_000, seed=2)
-    assert abs(float(freq[BLOCK + 3]) - 0.25) < 0.01 and abs(float(freq[3 * BLOCK - 1]) - 0.75) < 0.01
+    freq = _frequencies(z, 20_000, seed=2)
+    assert abs(float(freq[BLOCK + 3]) - 0.25) < 0.015 and abs(float(freq[3 * BLOCK - 1]) - 0.75) < 0.015
 
 
 def test_zero_mass_tokens_are_never_drawn():
     z = torch.full((2 * BLOCK + 5,), float("-inf"))
     allowed = [0, BLOCK - 1, BLOCK, 2 * BLOCK + 4]  # block edges and the partial block
     z[allowed] = torch.tensor([0.0, -1.0, 1.0, -0.5])
-    tokens, logp = sample_categorical_(z.expand(20_000, -1).clone(), torch.Generator().manual_seed(3))
+    tokens, logp = sample_categorical_(z.expand(5000, -1).clone(), torch.Generator().manual_seed(3))
     assert set(tokens.unique().tolist()) == set(allowed)
     torch.testing.assert_close(logp, torch.log_softmax(z, -1)[tokens])
 

@@ -71,7 +71,8 @@ def test_config_field_checks_the_spec_shape():
         build_config(None, ["task.reward=mypkg.rewards.score"])
 
 
-@pytest.mark.parametrize("fn,match", [("none_reward", r"returned None \(NoneType\)"), ("text_reward", r"returned '1' \(str\)"),
+@pytest.mark.parametrize("fn,match", [("none_reward", r"returned None \(NoneType\)"),
+                                      ("text_reward", r"returned '1' \(str\)"),
                                       ("boom", "KeyError: 'boom'")])
 def test_non_number_or_raising_reward_is_a_reward_error(rewards_module, fn, match):
     task = build_task(TaskConfig(reward=f"{rewards_module}:{fn}"))

@@ -90,7 +90,8 @@ def test_template_and_default_columns(tmp_path):
 def test_missing_answer_column_names_file_row_and_columns(tmp_path):
     rows = [{"question": "1+1?", "answer": "2"}, {"question": "2+2?", "solution": "4"}]
     path = write_jsonl(tmp_path / "bad.jsonl", rows)
-    with pytest.raises(ValueError, match=r"bad\.jsonl: row 1 has no 'answer' value \(columns present: question, solution\)"):
+    msg = r"bad\.jsonl: row 1 has no 'answer' value \(columns present: question, solution\)"
+    with pytest.raises(ValueError, match=msg):
         gsm(path)
     with pytest.raises(ValueError, match="columns present: question, answer.*prompt_column"):
         get_task("dataset", path=str(path))  # default prompt column "prompt"

@@ -10,7 +10,8 @@ from entrostat.tasks import get_task
 from entrostat.tasks.reasoning_gym import ReasoningGymTask, dataset_names
 
 SMALL_SUMS = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2}
-GARBAGE = ["", "42", "<answer>", "</answer><answer>", "<answer>\x00\uffff</answer>", "<answer>" + "9" * 5000 + "</answer>",
+GARBAGE = ["", "42", "<answer>", "</answer><answer>", "<answer>\x00\uffff</answer>",
+           "<answer>" + "9" * 5000 + "</answer>",
            "<answer>[[[{{{</answer>", "<answer>None</answer>", "\\boxed{}", "<answer></answer>"]
 
 
@@ -83,7 +84,8 @@ def test_bad_config_and_reserved_keys():
 
 
 def test_too_small_problem_space_is_a_clear_error():
-    task = ReasoningGymTask(dataset="chain_sum", config={"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1})
+    one_digit = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
+    task = ReasoningGymTask(dataset="chain_sum", config=one_digit)
     with pytest.raises(ValueError, match="problem space is too small"):
         task.problems("heldout", 500, seed=0)
 

@@ -80,7 +80,9 @@ def _read_jsonl(p: Path) -> list[dict]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{p}: line {i} is not valid JSON ({exc.msg}); write one JSON object per line") from None
+                raise ValueError(
+                    f"{p}: line {i} is not valid JSON ({exc.msg}); write one JSON object per line"
+                ) from None
             if not isinstance(rec, dict):
                 raise ValueError(f"{p}: line {i} is a {type(rec).__name__}, not a JSON object with named columns")
             out.append(rec)
@@ -177,7 +179,8 @@ class DatasetTask:
         split_seed: int = 0,
     ) -> None:
         if "{prompt}" not in template:
-            raise ValueError(f"template {template!r} has no {{prompt}} placeholder; e.g. write '{{prompt}}\\nAnswer in \\\\boxed{{}}.'")
+            raise ValueError(f"template {template!r} has no {{prompt}} placeholder; "
+                             "e.g. write '{prompt}\\nAnswer in \\\\boxed{}.'")
         if not 0.0 < heldout_fraction < 1.0:
             raise ValueError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}")
         require_math_verify()
