@@ -100,7 +100,7 @@ def cmd_eval(ns: argparse.Namespace) -> int:
 def cmd_report(ns: argparse.Namespace) -> int:
     from entrostat.report.html import write_report
 
-    out = write_report(ns.runs, Path(ns.out))
+    out = write_report(ns.runs, Path(ns.out), ns.eval or [])
     print(f"report: {out} (figures in {out.parent / (out.stem + '_files')})")
     return 0
 
@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="a static HTML report (with PNG figures) of one or more runs")
     r.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories written by `entrostat train`")
     r.add_argument("-o", "--out", default="report.html", help="HTML file; figures go to <name>_files/ beside it")
+    r.add_argument("--eval", action="append", metavar="FILE",
+                   help="an `entrostat eval --out` file drawn as a reference pass@k curve, e.g. the base model's "
+                        "(repeatable)")
     r.set_defaults(func=cmd_report)
     c = sub.add_parser("compare", help="print the summary table of one or more runs")
     c.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories written by `entrostat train`")

@@ -66,6 +66,39 @@ def test_bad_inputs(tmp_path, make_run, capsys):
     assert capsys.readouterr().out.splitlines()[2].split()[2] == "30"
 
 
+def test_reference_evaluations_join_the_passk_figure(tmp_path, make_run, capsys):
+    import json
+
+    from entrostat.report.html import write_report
+
+    base = tmp_path / "base_eval.json"
+    base.write_text(json.dumps({"settings": {"n": 1024, "temperature": 1.0},
+                                "metrics": {"pass@1": 0.2, "pass@1024": 1.0, "mean@n": 0.2}}))
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    run = make_run("grpo")
+    with pytest.warns(UserWarning, match="not readable as JSON"):
+        out = write_report([run], tmp_path / "r.html", [base, junk])
+    page = out.read_text()
+    assert "passk" in " ".join(_images(page)) and "--eval" in page
+    assert main(["report", str(run), "--eval", str(tmp_path / "absent.json"), "-o", str(tmp_path / "y.html")]) == 2
+    assert "absent.json: no such file" in capsys.readouterr().err
+
+
+def test_read_eval_file_labels_the_curve(tmp_path):
+    import json
+
+    from entrostat.report.runs import read_eval_file
+
+    f = tmp_path / "eval_base.json"
+    f.write_text(json.dumps({"step": 0, "settings": {"n": 64, "temperature": 0.8},
+                             "metrics": {"pass@1": 0.25, "pass@4": 0.5, "pass@64": 0.9}}))
+    assert read_eval_file(f) == ("eval_base.json (step 0, n=64, T=0.8)", {1: 0.25, 4: 0.5, 64: 0.9})
+    f.write_text(json.dumps({"metrics": {"mean@n": 0.3}}))
+    with pytest.warns(UserWarning, match="no pass@k"):
+        assert read_eval_file(f) is None
+
+
 @pytest.mark.slow  # trains two tiny lab runs (the tiny base model is built once per session)
 def test_report_of_two_tiny_real_runs(tmp_path, capsys, tiny_lab_overrides):
     runs = [tmp_path / "g", tmp_path / "c"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from entrostat.report import analysis as an
 from entrostat.report import figures as fg
-from entrostat.report.runs import Run, load_runs, pass_at_k, series
+from entrostat.report.runs import Run, load_runs, pass_at_k, read_eval_file, series
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .6em}
@@ -167,7 +167,10 @@ def _law(page: _Page, runs: list[Run], colors) -> None:
                 "(<code>entrostat fit-law</code>).", table)
 
 
-def _passk(page: _Page, runs: list[Run], colors) -> None:
+REFERENCE_COLOR = "#555555"
+
+
+def _passk(page: _Page, runs: list[Run], colors, references: list[tuple[str, dict[int, float]]]) -> None:
     curves = []
     for r in runs:
         evals = [rec for rec in r.records if len(pass_at_k(rec)) >= 1]
@@ -177,18 +180,29 @@ def _passk(page: _Page, runs: list[Run], colors) -> None:
             curves.append((f"{r.name} ({how})", r.name, (list(c), list(c.values())), "-"))
         for fname, c in r.evals:
             curves.append((f"{r.name}: {fname}", r.name, (list(c), list(c.values())), "--"))
+    for label, c in references:
+        colors = {**colors, label: REFERENCE_COLOR}
+        curves.append((label, label, (list(c), list(c.values())), ":"))
     if not curves:
         page.notes.append("pass@k: no evaluation records or eval*.json files; figure skipped.")
         return
     _absent(page, runs, {c[1] for c in curves}, "pass@k")
     page.figure("passk", "pass@k", lambda p: fg.passk_figure(curves, colors, p),
-                "Unbiased pass@k of the last evaluation record of each run (solid) and of any "
-                "<code>eval*.json</code> in the run directory (dashed).")
+                "Unbiased pass@k of the last evaluation record of each run (solid), of any "
+                "<code>eval*.json</code> in the run directory (dashed) and of the reference evaluations given "
+                "with <code>--eval</code>, such as the base model's (grey, dotted).")
 
 
-def write_report(run_dirs: list[Path | str], out: Path | str) -> Path:
-    """Write the HTML report of ``run_dirs`` to ``out`` (and its PNGs to ``<stem>_files/``); returns ``out``."""
+def write_report(run_dirs: list[Path | str], out: Path | str, evals: list[Path | str] = ()) -> Path:
+    """Write the HTML report of ``run_dirs`` to ``out`` (and its PNGs to ``<stem>_files/``); returns ``out``.
+
+    ``evals``: ``entrostat eval --out`` files drawn as reference curves in the pass@k figure (e.g. the base
+    model); a missing file is an error, an unreadable one a warning."""
     runs = load_runs(run_dirs)
+    for path in evals:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"--eval {path}: no such file (write one with `entrostat eval ... --out FILE`)")
+    references = [got for path in evals if (got := read_eval_file(Path(path))) is not None]
     out = Path(out)
     page = _Page(out)
     colors = fg.run_colors([r.name for r in runs])
@@ -204,7 +218,7 @@ def write_report(run_dirs: list[Path | str], out: Path | str) -> Path:
            "Mean completion length of the training rollouts.")
     _entropy_change(page, runs, colors)
     _law(page, runs, colors)
-    _passk(page, runs, colors)
+    _passk(page, runs, colors, references)
     summary = [an.summarize(r) for r in runs]
     table = _table(list(an.SUMMARY_COLUMNS), [[an.format_cell(s, c) for c in an.SUMMARY_COLUMNS] for s in summary], 2)
     run_rows = [[r.name, str(r.path), r.recipe, str(r.seed), str(len(r.records))] for r in runs]

@@ -67,28 +67,30 @@ def _settings(n: Any, temperature: Any) -> str:
 
 
 def _eval_files(run_dir: Path) -> list[tuple[str, dict[int, float]]]:
-    """(label, pass@k) of the ``eval*.json`` files in a run directory (``entrostat eval --out``: pass@k under
-    ``metrics``; any top-level or once-nested ``pass@K`` keys are read). The label names the file, the
-    evaluated step and the sampling settings where the file has them."""
-    out = []
-    for path in sorted(run_dir.glob("eval*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            warnings.warn(f"{path}: not readable as JSON ({exc}); skipped", stacklevel=2)
-            continue
-        if not isinstance(data, dict):
-            continue
-        curve = pass_at_k(data)
-        for v in data.values():
-            if not curve and isinstance(v, dict):
-                curve = pass_at_k(v)
-        if curve:
-            settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
-            extra = [f"step {data['step']}"] if data.get("step") is not None else []
-            extra += [s] if (s := _settings(settings.get("n"), settings.get("temperature"))) else []
-            out.append((f"{path.name} ({', '.join(extra)})" if extra else path.name, curve))
-    return out
+    """(label, pass@k) of the ``eval*.json`` files in a run directory (``read_eval_file``)."""
+    return [got for path in sorted(run_dir.glob("eval*.json")) if (got := read_eval_file(path)) is not None]
+
+
+def read_eval_file(path: Path) -> tuple[str, dict[int, float]] | None:
+    """(label, pass@k) of one ``entrostat eval --out`` file (pass@k under ``metrics``; any top-level or
+    once-nested ``pass@K`` keys are read); None, with a warning, when it is unreadable or has no pass@k.
+    The label names the file, the evaluated step and the sampling settings where the file has them."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        warnings.warn(f"{path}: not readable as JSON ({exc}); skipped", stacklevel=2)
+        return None
+    curve = pass_at_k(data) if isinstance(data, dict) else {}
+    for v in data.values() if isinstance(data, dict) else ():
+        if not curve and isinstance(v, dict):
+            curve = pass_at_k(v)
+    if not curve:
+        warnings.warn(f"{path}: no pass@k values found; skipped", stacklevel=2)
+        return None
+    settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
+    extra = [f"step {data['step']}"] if data.get("step") is not None else []
+    extra += [s] if (s := _settings(settings.get("n"), settings.get("temperature"))) else []
+    return (f"{Path(path).name} ({', '.join(extra)})" if extra else Path(path).name), curve
 
 
 def load_run(run_dir: Path | str) -> Run:
