@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import math
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -202,7 +203,12 @@ def write_report(run_dirs: list[Path | str], out: Path | str, evals: list[Path |
     for path in evals:
         if not Path(path).is_file():
             raise FileNotFoundError(f"--eval {path}: no such file (write one with `entrostat eval ... --out FILE`)")
-    references = [got for path in evals if (got := read_eval_file(Path(path))) is not None]
+    references = []
+    for path in evals:
+        if (got := read_eval_file(Path(path))) is None:
+            warnings.warn(f"--eval {path}: no pass@k values in it; not drawn", stacklevel=2)
+        else:
+            references.append(got)
     out = Path(out)
     page = _Page(out)
     colors = fg.run_colors([r.name for r in runs])

@@ -73,7 +73,8 @@ def _eval_files(run_dir: Path) -> list[tuple[str, dict[int, float]]]:
 
 def read_eval_file(path: Path) -> tuple[str, dict[int, float]] | None:
     """(label, pass@k) of one ``entrostat eval --out`` file (pass@k under ``metrics``; any top-level or
-    once-nested ``pass@K`` keys are read); None, with a warning, when it is unreadable or has no pass@k.
+    once-nested ``pass@K`` keys are read); None when it has no pass@k, and, with a warning, when it is
+    not readable JSON.
     The label names the file, the evaluated step and the sampling settings where the file has them."""
     try:
         data = json.loads(Path(path).read_text())
@@ -85,7 +86,6 @@ def read_eval_file(path: Path) -> tuple[str, dict[int, float]] | None:
         if not curve and isinstance(v, dict):
             curve = pass_at_k(v)
     if not curve:
-        warnings.warn(f"{path}: no pass@k values found; skipped", stacklevel=2)
         return None
     settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
     extra = [f"step {data['step']}"] if data.get("step") is not None else []
