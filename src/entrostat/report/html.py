@@ -200,12 +200,11 @@ def write_report(run_dirs: list[Path | str], out: Path | str, evals: list[Path |
     ``evals``: ``entrostat eval --out`` files drawn as reference curves in the pass@k figure (e.g. the base
     model); a missing file is an error, an unreadable one a warning."""
     runs = load_runs(run_dirs)
-    for path in evals:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"--eval {path}: no such file (write one with `entrostat eval ... --out FILE`)")
     references = []
-    for path in evals:
-        if (got := read_eval_file(Path(path))) is None:
+    for path in map(Path, evals):
+        if not path.is_file():
+            raise FileNotFoundError(f"--eval {path}: no such file (write one with `entrostat eval ... --out FILE`)")
+        if (got := read_eval_file(path)) is None:
             warnings.warn(f"--eval {path}: no pass@k values in it; not drawn", stacklevel=2)
         else:
             references.append(got)

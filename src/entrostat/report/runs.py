@@ -81,10 +81,9 @@ def read_eval_file(path: Path) -> tuple[str, dict[int, float]] | None:
     except (OSError, json.JSONDecodeError) as exc:
         warnings.warn(f"{path}: not readable as JSON ({exc}); skipped", stacklevel=2)
         return None
-    curve = pass_at_k(data) if isinstance(data, dict) else {}
-    for v in data.values() if isinstance(data, dict) else ():
-        if not curve and isinstance(v, dict):
-            curve = pass_at_k(v)
+    if not isinstance(data, dict):
+        return None
+    curve = pass_at_k(data) or next((c for v in data.values() if isinstance(v, dict) and (c := pass_at_k(v))), {})
     if not curve:
         return None
     settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
