@@ -120,6 +120,8 @@ class TrainerConfig:
     mini_batches: int = doc(1, "optimizer steps per rollout: the rollout is split into this many mini-batches")
     epochs: int = doc(1, "passes over the rollout (PPO-style reuse with old log-probs)")
     micro_batch_size: int = doc(0, "rows per forward/backward (gradient accumulation); 0 = the whole mini-batch")
+    share_prompts: bool = doc(True, "run each prompt's forward pass once for the rows of its group (same values, "
+                                    "G times less prompt compute); false: every row runs its own prompt")
     seed: int = doc(0, "seed of model init, sampling and selections")
     max_nonfinite_in_row: int = doc(3, "stop after this many consecutive non-finite losses (each is skipped and counted)")
     threads: int = doc(0, "torch CPU threads (0: leave torch's default)")

@@ -16,14 +16,18 @@ def autocast(enabled: bool):
 
 
 def completion_logprobs(
-    model: torch.nn.Module, batch: RolloutBatch, *, bf16: bool = False, temperature: float = 1.0
+    model: torch.nn.Module, batch: RolloutBatch, *, bf16: bool = False, temperature: float = 1.0,
+    share_prompts: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(log π(a_t), H_t) of every completion position, each (B, T) fp32, at ``temperature``.
 
     Prompt (left-padded) and completion (right-padded) are concatenated; position ids
     count real tokens only, so padding does not shift positions. Only the T + 1 last
-    logits are computed (``logits_to_keep``).
+    logits are computed (``logits_to_keep``). ``share_prompts``: consecutive rows with the
+    same prompt (a GRPO group) run its forward pass once (``shared_prompt_logprobs``).
     """
+    if share_prompts:
+        return shared_prompt_logprobs(model, batch, bf16=bf16, temperature=temperature)
     ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1)  # (B, Tp + T)
     attn = torch.cat([batch.prompt_mask.long(), batch.completion_mask.long()], dim=1)
     # Completion positions after EOS are masked in attention but must still get positions.
@@ -33,4 +37,46 @@ def completion_logprobs(
     with autocast(bf16):
         logits = model(input_ids=ids, attention_mask=attn, position_ids=positions, logits_to_keep=t + 1).logits
     logits = logits[:, :-1]  # (B, T, V): logits at position i predict token i + 1
+    return logprobs_and_entropy(logits, batch.completion_ids, temperature)
+
+
+def prompt_runs(batch: RolloutBatch) -> torch.Tensor:
+    """Lengths of the runs of consecutive rows with identical prompt ids and mask (sum = B)."""
+    ids, mask = batch.prompt_ids, batch.prompt_mask
+    new = torch.ones(ids.shape[0], dtype=torch.bool)
+    new[1:] = (ids[1:] != ids[:-1]).any(-1) | (mask[1:] != mask[:-1]).any(-1)
+    starts = torch.nonzero(new).flatten()
+    return torch.diff(torch.cat([starts, torch.tensor([ids.shape[0]])]))
+
+
+def shared_prompt_logprobs(
+    model: torch.nn.Module, batch: RolloutBatch, *, bf16: bool = False, temperature: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``completion_logprobs`` with each distinct prompt's forward pass run once and shared by its rows.
+
+    The prompt's keys and values (with their autograd graph) are repeated to the rows of its
+    run; the completions then run against them as a cache. The backward pass sums the rows'
+    gradients into the one prompt pass. Same values as the plain path up to float rounding;
+    a GRPO group of G rows costs one prompt pass instead of G. Needs a transformers model
+    that accepts ``past_key_values`` (every Hugging Face causal LM).
+    """
+    from transformers import DynamicCache
+
+    runs = prompt_runs(batch)
+    first = torch.cumsum(runs, 0) - runs
+    p_ids, p_mask = batch.prompt_ids[first], batch.prompt_mask[first].long()
+    p_pos = (p_mask.cumsum(-1) - 1).clamp(min=0)
+    t = batch.completion_ids.shape[1]
+    with autocast(bf16):
+        out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos, use_cache=True, logits_to_keep=1)
+        logits = out.logits.repeat_interleave(runs, dim=0)  # (B, 1, V): predicts the first completion token
+        if t > 1:
+            cache = DynamicCache()
+            for i, layer in enumerate(out.past_key_values.layers):
+                cache.update(layer.keys.repeat_interleave(runs, dim=0), layer.values.repeat_interleave(runs, dim=0), i)
+            mask = torch.cat([batch.prompt_mask.long(), batch.completion_mask[:, :-1].long()], dim=1)
+            pos = batch.prompt_mask.long().sum(-1, keepdim=True) + torch.arange(t - 1)
+            rest = model(input_ids=batch.completion_ids[:, :-1], attention_mask=mask, position_ids=pos,
+                         past_key_values=cache, use_cache=True).logits
+            logits = torch.cat([logits, rest], dim=1)
     return logprobs_and_entropy(logits, batch.completion_ids, temperature)

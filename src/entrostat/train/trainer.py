@@ -207,7 +207,9 @@ class Trainer:
 
     def _chunked_forward(self, model, batch: RolloutBatch, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.cfg.trainer.micro_batch_size or batch.batch_size
-        parts = [completion_logprobs(model, batch.select(torch.arange(s, min(s + size, batch.batch_size))), bf16=bf16)
+        share = self.cfg.trainer.share_prompts
+        parts = [completion_logprobs(model, batch.select(torch.arange(s, min(s + size, batch.batch_size))), bf16=bf16,
+                                     share_prompts=share)
                  for s in range(0, batch.batch_size, size)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
@@ -255,7 +257,8 @@ class Trainer:
         for s in range(0, mb.batch_size, size):
             sl = slice(s, s + size)
             micro = mb.select(torch.arange(mb.batch_size)[sl])
-            logprobs, ent = completion_logprobs(self.model, micro, bf16=c.model.bf16_autocast)
+            logprobs, ent = completion_logprobs(self.model, micro, bf16=c.model.bf16_autocast,
+                                                share_prompts=c.trainer.share_prompts)
             if fused:
                 micro = micro.with_(old_logprobs=logprobs.detach())
                 seen.append((logprobs.detach(), ent.detach()))
@@ -271,7 +274,8 @@ class Trainer:
             for k, v in {"loss": out.loss.detach(), **out.metrics}.items():
                 totals[k] = totals.get(k, 0.0) + v
         if aux is not None:
-            aux_lp, _ = completion_logprobs(self.model, aux, bf16=c.model.bf16_autocast)
+            aux_lp, _ = completion_logprobs(self.model, aux, bf16=c.model.bf16_autocast,
+                                            share_prompts=c.trainer.share_prompts)
             out = auxiliary_reinforce_loss(aux_lp, aux.completion_mask, aux.advantages > 0, aux.meta["alpha"])
             out.loss.backward()
             totals["loss"] = totals["loss"] + out.loss.detach()
