@@ -9,7 +9,9 @@ TRL: ``per_device_train_batch_size`` with gradient accumulation over the step's 
 reference model (``beta=0``), no
 gradient checkpointing, no evaluation or checkpointing, the same task verifier as reward.
 TRL generates with ``model.generate`` (its path without vLLM); entrostat with its own
-RL-batch sampler. The loss is GRPO with token-sum / active-token normalisation in both
+RL-batch sampler, and its training passes share each group's prompt pass
+(``trainer.share_prompts``, the default; pass ``--overrides trainer.share_prompts=false`` to
+time one pass per row). The loss is GRPO with token-sum / active-token normalisation in both
 (TRL ``loss_type="dapo"``, entrostat ``loss.aggregation=token-mean``): the loss algebra is
 negligible next to the forward / backward passes.
 
