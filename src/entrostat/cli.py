@@ -143,6 +143,13 @@ def _diagnostics(ns: argparse.Namespace, build, fmt) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="entrostat", description="Entropy-controlled RL post-training of language models")
     sub = p.add_subparsers(dest="command", required=True)
+    _add_run_commands(sub)
+    _add_analysis_commands(sub)
+    return p
+
+
+def _add_run_commands(sub) -> None:
+    """train, show-config, experiment, eval, models: the commands that run models."""
     t = sub.add_parser("train", help="train (no arguments: the CPU lab's GRPO recipe)")
     t.add_argument("args", nargs="*", help="[RECIPE or RECIPE.yaml] [key=value ...], e.g. kl_cov trainer.steps=100")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
@@ -174,6 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", help="also write the results (settings included) as JSON here")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(func=cmd_eval)
+    m = sub.add_parser("models", help="real models: list the known aliases, prepare one (GGUF -> plain HF directory)")
+    msub = m.add_subparsers(dest="action", required=True)
+    msub.add_parser("list", help="known aliases and whether each is prepared in the cache")
+    mp = msub.add_parser("prepare", help="convert a known alias (or a .gguf file) once into a plain HF directory")
+    mp.add_argument("name", help="a known alias (e.g. smollm2-135m) or the path of a .gguf file")
+    mp.add_argument("--out", help="write the directory here instead of the cache ($ENTROSTAT_CACHE/gguf)")
+    mp.add_argument("--force", action="store_true", help="convert again even if already prepared (replaces --out)")
+    mp.add_argument("--quiet", action="store_true", help="no progress output")
+    m.set_defaults(func=cmd_models)
+
+
+def _add_analysis_commands(sub) -> None:
+    """report, compare, fit-law, diagnose: the commands that read run directories."""
     r = sub.add_parser("report", help="a static HTML report (with PNG figures) of one or more runs")
     r.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories written by `entrostat train`")
     r.add_argument("-o", "--out", default="report.html", help="HTML file; figures go to <name>_files/ beside it")
@@ -197,16 +217,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--smooth", type=int, default=1, help="also compare moving averages over this many steps (default 1: raw only)")
     d.add_argument("--json", metavar="OUT", help="also write the report as JSON to OUT")
     d.set_defaults(func=cmd_diagnose)
-    m = sub.add_parser("models", help="real models: list the known aliases, prepare one (GGUF -> plain HF directory)")
-    msub = m.add_subparsers(dest="action", required=True)
-    msub.add_parser("list", help="known aliases and whether each is prepared in the cache")
-    mp = msub.add_parser("prepare", help="convert a known alias (or a .gguf file) once into a plain HF directory")
-    mp.add_argument("name", help="a known alias (e.g. smollm2-135m) or the path of a .gguf file")
-    mp.add_argument("--out", help="write the directory here instead of the cache ($ENTROSTAT_CACHE/gguf)")
-    mp.add_argument("--force", action="store_true", help="convert again even if already prepared (replaces --out)")
-    mp.add_argument("--quiet", action="store_true", help="no progress output")
-    m.set_defaults(func=cmd_models)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
