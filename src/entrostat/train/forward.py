@@ -43,10 +43,10 @@ def completion_logprobs(
 def prompt_runs(batch: RolloutBatch) -> torch.Tensor:
     """Lengths of the runs of consecutive rows with identical prompt ids and mask (sum = B)."""
     ids, mask = batch.prompt_ids, batch.prompt_mask
-    new = torch.ones(ids.shape[0], dtype=torch.bool)
+    new = torch.ones(ids.shape[0], dtype=torch.bool, device=ids.device)
     new[1:] = (ids[1:] != ids[:-1]).any(-1) | (mask[1:] != mask[:-1]).any(-1)
     starts = torch.nonzero(new).flatten()
-    return torch.diff(torch.cat([starts, torch.tensor([ids.shape[0]])]))
+    return torch.diff(torch.cat([starts, starts.new_tensor([ids.shape[0]])]))
 
 
 def shared_prompt_logprobs(
@@ -75,7 +75,7 @@ def shared_prompt_logprobs(
             for i, layer in enumerate(out.past_key_values.layers):
                 cache.update(layer.keys.repeat_interleave(runs, dim=0), layer.values.repeat_interleave(runs, dim=0), i)
             mask = torch.cat([batch.prompt_mask.long(), batch.completion_mask[:, :-1].long()], dim=1)
-            pos = batch.prompt_mask.long().sum(-1, keepdim=True) + torch.arange(t - 1)
+            pos = batch.prompt_mask.long().sum(-1, keepdim=True) + torch.arange(t - 1, device=mask.device)
             rest = model(input_ids=batch.completion_ids[:, :-1], attention_mask=mask, position_ids=pos,
                          past_key_values=cache, use_cache=True).logits
             logits = torch.cat([logits, rest], dim=1)
