@@ -5,23 +5,13 @@ import pytest
 import torch
 
 import entrostat.rollout.hf as hf
-from entrostat.models.lab import build_lab_model, build_lab_tokenizer, format_prompt
+from entrostat.models.lab import build_lab_model, format_prompt
 from entrostat.rollout.batch import generate_rollout
 from entrostat.rollout.hf import sample_completions, sample_groups, tokenize_prompts
 from entrostat.tasks.base import Problem
 from entrostat.train.forward import completion_logprobs
 
 PROMPTS = ["13:385176=", "7:12=", "9:0123456789=", "5:4="]
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return build_lab_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def model(tok):
-    return build_lab_model(tok, seed=0, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2).eval()
 
 
 @pytest.fixture(scope="module")

@@ -6,21 +6,11 @@ import math
 import pytest
 import torch
 
-from entrostat.models.lab import build_lab_model, build_lab_tokenizer
+from entrostat.models.lab import build_lab_model
 from entrostat.rollout import sample_completions, sample_groups, tokenize_prompts
 from entrostat.rollout.hf import top_p_logprobs
 
 PROMPTS = ["13:385176=", "7:12=", "9:0123456789=", "5:4="]
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return build_lab_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def model(tok):
-    return build_lab_model(tok, seed=0, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2).eval()
 
 
 @pytest.fixture(scope="module")
