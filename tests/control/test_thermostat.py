@@ -57,6 +57,22 @@ def test_negative_direction_actuator_tracks_a_schedule():
     assert tracking_metrics(hs, ts)["tracking_error"] < 0.02
 
 
+def test_lead_previews_a_step_of_the_target():
+    # A step down of H* at k = 100 on a slow plant (a = 0.1): with a 10-step preview the controller starts
+    # lowering before the step, so the error after it is smaller; before the step it already leaves the old target.
+    target = {"kind": "step", "values": [0.6, 0.35], "boundaries": [0.5]}
+    runs = {}
+    for lead in (0, 10):
+        c = build_controller("thermostat", actuator="aux_temperature", target=target, kp=0.5, ki=0.05, lead=lead)
+        runs[lead] = simulate(c, 200, h0=0.6, a=0.1, f=lambda u: 0.6 + 1.5 * (u - 1.0))
+    late = {lead: tracking_metrics(hs, ts)["tracking_error"] for lead, (hs, ts, _) in runs.items()}
+    assert late[10] < 0.7 * late[0]
+    assert runs[10][0][99] < runs[0][0][99] - 0.02  # already moving down before the step
+    c = build_controller("thermostat", actuator="aux_temperature", target=0.5, lead=7)
+    c.update(stats(1, 10, 0.4))
+    assert c.signals()["target"] == 0.5 and c.last_error == pytest.approx(0.2)  # a constant target: no change
+
+
 def test_saturation_holds_the_integral():
     """Target 0.9 against a constant measured 0.3: u saturates at u_max and the integral stops growing."""
     held, wound = (
@@ -125,5 +141,7 @@ def test_nonpositive_target_and_bad_settings():
         build_controller("thermostat", actuator="eps_high", target=0.5, direction=0)
     with pytest.raises(ConfigError, match="u_min < u_max"):
         build_controller("thermostat", actuator="eps_high", target=0.5, u_min=0.3, u_max=0.3)
+    with pytest.raises(ConfigError, match="lead"):
+        build_controller("thermostat", actuator="eps_high", target=0.5, lead=-1)
     with pytest.raises(ConfigError, match="u0"):
         build_controller("thermostat", actuator="eps_high", target=0.5, u0=0.9)

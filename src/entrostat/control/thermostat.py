@@ -3,7 +3,7 @@
 After each step, with H the measured entropy and H*(k) the target of the next step
 k = stats["step"] (a constant or a schedule, ``targets.build_target``):
 
-    e = (H*(k) − Ĥ) / H*(k)                       normalised error, Ĥ = H + ΔH_pred
+    e = (H*(k + L) − Ĥ) / H*(k + L)               normalised error, Ĥ = H + ΔH_pred
     I ← clamp(I + e, ±I_max)                       unless anti-windup holds it (below)
     u = clip(u0 + d·(kp·e + ki·I), u_min, u_max)   the actuator value for step k
 
@@ -14,6 +14,13 @@ direction the error pushes (d·e > 0 at u_max, d·e < 0 at u_min), plus the clam
 |I| ≤ I_max, I_max = R/ki by default so the integral alone can just reach either
 bound. ``anti_windup=False`` turns both off (unless ``integral_limit`` is given):
 a reference for comparisons only.
+
+Reference preview (optional, ``lead`` L ≥ 0 steps, ours): the error is taken against the
+target L steps ahead. The policy answers a change of the actuator only over several
+steps (Adam's momentum, the bonus acting through the weights), so a controller that
+compares with today's target is late on every ramp and step of a schedule; with the
+schedule known in advance it can start moving L steps early. A constant target is
+unaffected; the logged ``target`` stays H*(k), the one the entropy is judged against.
 
 Predictive term (optional, ``predict_gain`` g ≥ 0): ΔH_pred = −g·lr·covariance, the
 first-order entropy change of the step just taken (Cui et al. 2505.22617, §2.1:
@@ -102,6 +109,7 @@ class Thermostat(Controller):
         integral_limit: float | None = None,
         anti_windup: bool = True,
         predict_gain: float = 0.0,
+        lead: int = 0,
     ):
         what = "controller 'thermostat'"
         self.actuator = choice(actuator, "actuator", ACTUATORS, what)
@@ -126,6 +134,9 @@ class Thermostat(Controller):
         self.anti_windup = anti_windup
         self.integral_limit = self._integral_limit(integral_limit, half_range, what)
         self.predict_gain = number(predict_gain, "predict_gain", low=0.0, what=what)
+        if isinstance(lead, bool) or not isinstance(lead, int) or lead < 0:
+            raise ConfigError(f"{what}: lead must be a whole number of steps ≥ 0, got {lead!r}")
+        self.lead = lead
         self.integral, self.u, self.saturated = 0.0, self.u0, 0
         self.last_target = self.last_error = self.last_entropy = self.last_predicted_change = 0.0
 
@@ -151,11 +162,12 @@ class Thermostat(Controller):
         if got is None:
             return
         step, total, entropy = got
-        target = self.target(step, total)
-        if target <= 0.0:
-            raise ValueError(f"the thermostat normalises by the target, which must be > 0; H*({step}) = {target}")
+        target, ahead = self.target(step, total), self.target(step + self.lead, total)
+        if min(target, ahead) <= 0.0:
+            raise ValueError(f"the thermostat normalises by the target, which must be > 0; "
+                             f"H*({step}) = {target}, H*({step + self.lead}) = {ahead}")
         change = self.predicted_change(stats)
-        error = (target - (entropy + change)) / target
+        error = (ahead - (entropy + change)) / ahead
         self._advance(error)
         self.last_target, self.last_error = target, error
         self.last_entropy, self.last_predicted_change = entropy, change
