@@ -235,6 +235,12 @@ def test_entropy_bonus_by_hand():
     out = policy_loss(loss_preset("grpo", entropy_coef=0.1, aggregation="seq-mean-token-mean"), x,
                       Normalizer.from_mask(x.mask))
     assert out.loss.item() == pytest.approx(-0.225)
+    # a negative coefficient is a penalty (the thermostat's u_min < 0), not silently dropped
+    h.grad = None
+    out = policy_loss(loss_preset("grpo", entropy_coef=-0.1), x, Normalizer.from_mask(x.mask))
+    out.loss.backward()
+    assert out.loss.item() == pytest.approx(0.2)
+    torch.testing.assert_close(h.grad, torch.tensor([[0.1 / 3, 0.1 / 3, 0.0], [0.1 / 3, 0.0, 0.0]]))
 
 
 def test_kl_term_in_policy_loss_by_hand():

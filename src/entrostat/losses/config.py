@@ -5,6 +5,7 @@ Defaults are those of ALGORITHMS.md; the presets quote the papers (PAPERS.md).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,7 @@ class LossConfig:
     entropy_adv: bool = doc(False, "Entropy-Adv shaping A + min(α·H, |A|/κ) (2506.14758)")
     entropy_adv_alpha: float = doc(0.4, "Entropy-Adv α (unverified published value)")
     entropy_adv_kappa: float = doc(2.0, "Entropy-Adv κ (unverified published value)")
-    entropy_coef: float = doc(0.0, "entropy bonus coefficient c: loss −= c·aggregate(H_t)")
+    entropy_coef: float = doc(0.0, "entropy bonus coefficient c: loss −= c·aggregate(H_t) (c < 0: an entropy penalty)")
     kl_coef: float = doc(0.0, "KL-to-reference coefficient (0: no reference model is needed)")
     kl_estimator: str = doc("k3", "KL estimator: " + ", ".join(KL_ESTIMATORS.names()))
 
@@ -85,7 +86,8 @@ class LossConfig:
             v = getattr(self, name)
             _check(at, name, v, 0 < v <= 1, "is a fraction of tokens and must be in (0, 1]")
         _check(at, "clip_cov_ub", self.clip_cov_ub, self.clip_cov_lb < self.clip_cov_ub, f"must exceed clip_cov_lb = {self.clip_cov_lb}")
-        for name in ("entropy_coef", "kl_coef", "positive_nll_coef", "kl_cov_coef", "beta1", "beta2", "entropy_adv_alpha"):
+        _check(at, "entropy_coef", self.entropy_coef, math.isfinite(self.entropy_coef), "must be finite")
+        for name in ("kl_coef", "positive_nll_coef", "kl_cov_coef", "beta1", "beta2", "entropy_adv_alpha"):
             _check(at, name, getattr(self, name), getattr(self, name) >= 0, "must be ≥ 0")
         _check(at, "entropy_adv_kappa", self.entropy_adv_kappa, self.entropy_adv_kappa > 0, "must be > 0")
         if self.selection == "kl_cov" and self.surrogate != "pg":

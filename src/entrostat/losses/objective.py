@@ -49,7 +49,7 @@ class PolicyInputs:
 
 
 def needs_token_entropy(cfg: LossConfig) -> bool:
-    return cfg.entropy_coef > 0 or cfg.entropy_adv or cfg.selection == "top_entropy"
+    return cfg.entropy_coef != 0 or cfg.entropy_adv or cfg.selection == "top_entropy"
 
 
 def needs_selection_prepass(cfg: LossConfig) -> bool:
@@ -160,9 +160,9 @@ def policy_loss(
 def _regularisers(cfg: LossConfig, x: PolicyInputs, norm: Normalizer, metrics: dict) -> torch.Tensor:
     """Entropy bonus, KL to reference, positive NLL — each aggregated like the policy loss."""
     total = torch.zeros((), dtype=x.logprobs.dtype, device=x.logprobs.device)
-    if cfg.entropy_coef > 0:
+    if cfg.entropy_coef != 0:  # < 0: an entropy penalty (the thermostat lowers entropy with it)
         if x.token_entropy is None:
-            raise ValueError("entropy_coef > 0 needs token_entropy (B, T) with gradient")
+            raise ValueError("entropy_coef ≠ 0 needs token_entropy (B, T) with gradient")
         ent = aggregate(x.token_entropy, x.mask, cfg.aggregation, norm)
         total = total - cfg.entropy_coef * ent
         metrics["entropy_bonus"] = ent.detach()
