@@ -95,17 +95,34 @@ def _key_values(overrides: list[str], valid: list[str]) -> dict[str, str]:
 
 @EXPERIMENTS.register("schedules")
 def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
-    """Entropy trajectories of the flexible-clipping schedules ID, DID and OD (2602.09782)."""
+    """Entropy trajectories of the flexible-clipping schedules ID, DID and OD (2602.09782), each judged by
+    ``experiments.shapes.shape_check``, next to GRPO with the same settings (the flex recipes' learning rate and
+    mini-batches, the standard ppo_clip bounds): the difference to it is what the clip bounds did."""
     from entrostat.experiments.runs import run_group
+    from entrostat.experiments.shapes import shape_check
     from entrostat.report.plots import trajectories_figure
 
-    runs = run_group(out_dir, [(n, n, []) for n in ("flex_id", "flex_did", "flex_od")], seeds, overrides)
+    reference = ("grpo", "flex_id", ["control.name=none", "loss.surrogate=ppo_clip"])
+    runs = run_group(out_dir, [(n, n, []) for n in ("flex_id", "flex_did", "flex_od")] + [reference], seeds, overrides)
     trajectories_figure(runs, {}, out_dir / "schedules.png", "Flexible clipping schedules")
-    for label, seed_runs in runs.items():
-        h = [r["entropy"] for r in seed_runs[0]]
-        q = len(h) // 4
-        marks = [sum(h[i : i + 5]) / len(h[i : i + 5]) for i in (0, q, 2 * q, 3 * q, len(h) - 5)]
-        print(f"{label:9s} entropy at 0, K/4, K/2, 3K/4, K: " + "  ".join(f"{m:.3f}" for m in marks))
+    mean = {label: [statistics.fmean(hs) for hs in zip(*[[r["entropy"] for r in rows] for rows in seed_runs])]
+            for label, seed_runs in runs.items()}
+    n = len(mean["grpo"])
+    marks = [0, n // 4, n // 2, 3 * n // 4, n - 5]
+    window = lambda h, i: statistics.fmean(h[i: i + 5])  # noqa: E731
+    results = {}
+    print(f"mean over {len(seeds)} seed(s); entropy at 0, K/4, K/2, 3K/4, K (5-step means), and minus GRPO's:")
+    for label, h in mean.items():
+        row = {"entropy": [window(h, i) for i in marks],
+               "minus_grpo": [window(h, i) - window(mean["grpo"], i) for i in marks]}
+        line = f"{label:9s} " + "  ".join(f"{x:.3f}" for x in row["entropy"])
+        if label != "grpo":
+            ok, what = shape_check(label.removeprefix("flex_"), h)
+            row["shape"] = {"passed": ok, "measured": what}
+            line += "   Δ " + " ".join(f"{d:+.3f}" for d in row["minus_grpo"]) + f"   shape {'met' if ok else 'NOT met'}: {what}"
+        results[label] = row
+        print(line)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
     return out_dir
 
 
