@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 
@@ -37,3 +38,13 @@ def test_show_config_resolves_recipe_and_overrides():
     cfg = yaml.safe_load(res.stdout.split("\n# fields")[0])
     assert cfg["loss"]["selection"] == "kl_cov" and cfg["loss"]["kl_cov_coef"] == 0.5
     assert "# loss.kl_cov_coef" in res.stdout
+
+
+def test_key_values_after_options_join_the_positional_list():
+    from entrostat.cli import parse
+
+    ns = parse(["experiment", "targets", "--seeds", "0", "1", "--out", "o", "trainer.steps=5", "optim.lr=1e-4"])
+    assert (ns.name, ns.seeds, ns.out, ns.overrides) == ("targets", [0, 1], "o", ["trainer.steps=5", "optim.lr=1e-4"])
+    assert parse(["train", "kl_cov", "--quiet", "trainer.steps=5"]).args == ["kl_cov", "trainer.steps=5"]
+    with pytest.raises(SystemExit):
+        parse(["experiment", "targets", "--seeds", "0", "--bogus"])

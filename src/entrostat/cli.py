@@ -155,17 +155,17 @@ def _add_run_commands(sub) -> None:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
     t.add_argument("--run-dir", help="where to write the run (default: log.run_dir)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, positional_rest="args")
     s = sub.add_parser("show-config", help="print the resolved config of a recipe with overrides")
     s.add_argument("args", nargs="*", help="[RECIPE] [key=value ...]")
     s.add_argument("--help-fields", action="store_true", help="also print every field's help text")
-    s.set_defaults(func=cmd_show_config)
+    s.set_defaults(func=cmd_show_config, positional_rest="args")
     e = sub.add_parser("experiment", help="run a named experiment and draw its figure")
     e.add_argument("name", help="experiment name: asymmetry, schedules, targets")
     e.add_argument("overrides", nargs="*", help="key=value overrides for every run (schedules, targets)")
     e.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (base models) to average over")
     e.add_argument("--out", help="output directory (default runs/experiment-NAME)")
-    e.set_defaults(func=cmd_experiment)
+    e.set_defaults(func=cmd_experiment, positional_rest="overrides")
     v = sub.add_parser("eval", help="pass@k, mean@n, maj@n of a run, a checkpoint or the base model on held-out prompts")
     v.add_argument("target", metavar="CHECKPOINT_OR_RUN_DIR",
                    help="a run directory (its latest checkpoint), RUN/checkpoints/step-N, or `base` (the lab base model)")
@@ -219,8 +219,21 @@ def _add_analysis_commands(sub) -> None:
     d.set_defaults(func=cmd_diagnose)
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line; ``key=value`` words after an option (``experiment targets --seeds 0 lr=1``)
+    join the command's positional list, which plain argparse refuses once an option has cut it."""
+    parser = build_parser()
+    ns, extra = parser.parse_known_args(argv)
+    rest = getattr(ns, "positional_rest", None)
+    if extra and rest and all("=" in x and not x.startswith("-") for x in extra):
+        getattr(ns, rest).extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return ns
+
+
 def main(argv: list[str] | None = None) -> int:
-    ns = build_parser().parse_args(argv)
+    ns = parse(argv)
     try:
         return ns.func(ns)
     except (ConfigError, FileNotFoundError, FileExistsError, ModelLoadError, TrainingError, RewardError) as exc:
