@@ -109,7 +109,10 @@ def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
             for label, seed_runs in runs.items()}
     n = len(mean["grpo"])
     marks = [0, n // 4, n // 2, 3 * n // 4, n - 5]
-    window = lambda h, i: statistics.fmean(h[i: i + 5])  # noqa: E731
+
+    def window(h: list[float], i: int) -> float:
+        return statistics.fmean(h[i: i + 5])
+
     results = {}
     print(f"mean over {len(seeds)} seed(s); entropy at 0, K/4, K/2, 3K/4, K (5-step means), and minus GRPO's:")
     for label, h in mean.items():

@@ -23,7 +23,8 @@ from typing import Sequence
 def smooth(h: Sequence[float], window: int) -> list[float]:
     """Centred moving average (shorter windows at the ends)."""
     half = window // 2
-    return [sum(h[max(0, i - half): i + half + 1]) / len(h[max(0, i - half): i + half + 1]) for i in range(len(h))]
+    spans = (h[max(0, i - half): i + half + 1] for i in range(len(h)))
+    return [sum(span) / len(span) for span in spans]
 
 
 def peaks(s: Sequence[float], delta: float) -> list[int]:
