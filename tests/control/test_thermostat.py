@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from entrostat.configbase import ConfigError
 from entrostat.control import ACTUATORS, build_controller, tracking_metrics
 from entrostat.control.thermostat import DEFAULTS
 
@@ -99,6 +100,27 @@ def test_integral_clamp():
     assert c.integral == 2.0 and c.value()["aux_temperature"] == pytest.approx(1.0 + 0.02 * 2.0)
 
 
+def test_integral_step_limits_windup_from_a_far_start():
+    """Start at 3 × the target on a slow plant (a = 0.05): the full error winds the integral far negative."""
+    runs = {}
+    for limit in (None, 0.1):
+        c = build_controller("thermostat", actuator="entropy_coef", target=0.3, u_min=-0.5, u_max=0.5,
+                             kp=0.2, ki=0.04, integral_step=limit)
+        hs, ts, _ = simulate(c, 200, h0=0.9, a=0.05, f=lambda u: 0.3 + 0.5 * (u - 0.1))
+        runs[limit] = tracking_metrics(hs, ts)
+    assert runs[None]["overshoot"] > 0.4  # measured 0.43: the entropy dips to 0.17
+    assert runs[0.1]["overshoot"] < 0.2  # measured 0.18
+    assert runs[0.1]["tracking_error"] < runs[None]["tracking_error"]
+
+
+def test_integral_step_still_integrates_a_persistent_error():
+    c = build_controller("thermostat", actuator="aux_temperature", target=0.5, kp=0.0, ki=0.001,
+                         integral_step=0.25, u_max=5.0)
+    for k in range(40):
+        c.update(stats(k + 1, 100, 0.1))  # e = 0.8 every step, far outside the limit
+    assert c.integral == pytest.approx(40 * 0.25)
+
+
 def test_anti_windup_limits_recovery_overshoot():
     """The plant cannot reach the target for 100 steps (disturbance), then it can."""
     runs = {}
@@ -130,8 +152,6 @@ def test_predictive_term_anticipates_the_covariance(actuator, sign):
 
 
 def test_nonpositive_target_and_bad_settings():
-    from entrostat.configbase import ConfigError
-
     c = build_controller("thermostat", actuator="eps_high", target=0.0)
     with pytest.raises(ValueError, match="must be > 0"):
         c.update(stats(1, 10, 0.3))
@@ -143,5 +163,8 @@ def test_nonpositive_target_and_bad_settings():
         build_controller("thermostat", actuator="eps_high", target=0.5, u_min=0.3, u_max=0.3)
     with pytest.raises(ConfigError, match="lead"):
         build_controller("thermostat", actuator="eps_high", target=0.5, lead=-1)
+    for bad in (0.0, -1.0):
+        with pytest.raises(ConfigError, match="integral_step"):
+            build_controller("thermostat", actuator="eps_high", target=0.5, integral_step=bad)
     with pytest.raises(ConfigError, match="u0"):
         build_controller("thermostat", actuator="eps_high", target=0.5, u0=0.9)

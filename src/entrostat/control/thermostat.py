@@ -15,6 +15,14 @@ direction the error pushes (d·e > 0 at u_max, d·e < 0 at u_min), plus the clam
 bound. ``anti_windup=False`` turns both off (unless ``integral_limit`` is given):
 a reference for comparisons only.
 
+Integral rate limit (optional, ``integral_step`` b > 0, ours): each step the integral
+advances by clamp(e, ±b) instead of e. A large error is mostly a transient — the start
+of a run far from H*, or a step of the schedule — which the proportional term should
+drive; integrating it in full winds the integral up to a value the steady state does
+not need, and the entropy then overshoots for as long as it takes to unwind. Unlike
+freezing the integral outside a band, a limited rate still lets a persistent large
+error (a target the proportional term alone cannot reach) build the integral up.
+
 Reference preview (optional, ``lead`` L ≥ 0 steps, ours): the error is taken against the
 target L steps ahead. The policy answers a change of the actuator only over several
 steps (Adam's momentum, the bonus acting through the weights), so a controller that
@@ -110,6 +118,7 @@ class Thermostat(Controller):
         anti_windup: bool = True,
         predict_gain: float = 0.0,
         lead: int = 0,
+        integral_step: float | None = None,
     ):
         what = "controller 'thermostat'"
         self.actuator = choice(actuator, "actuator", ACTUATORS, what)
@@ -137,6 +146,11 @@ class Thermostat(Controller):
         if isinstance(lead, bool) or not isinstance(lead, int) or lead < 0:
             raise ConfigError(f"{what}: lead must be a whole number of steps ≥ 0, got {lead!r}")
         self.lead = lead
+        self.integral_step = math.inf
+        if integral_step is not None:
+            self.integral_step = number(integral_step, "integral_step", low=0.0, what=what)
+            if self.integral_step == 0.0:
+                raise ConfigError(f"{what}: integral_step must be > 0 (leave it out for no limit), got 0")
         self.integral, self.u, self.saturated = 0.0, self.u0, 0
         self.last_target = self.last_error = self.last_entropy = self.last_predicted_change = 0.0
 
@@ -176,8 +190,8 @@ class Thermostat(Controller):
         return self.u0 + self.direction * (self.kp * error + self.ki * integral)
 
     def _advance(self, error: float) -> None:
-        """One PI step: conditional integration, integral clamp, output clip."""
-        integral = self.integral + error
+        """One PI step: conditional integration, integral rate limit and clamp, output clip."""
+        integral = self.integral + clip(error, -self.integral_step, self.integral_step)
         raw = self._output(error, integral)
         push = self.direction * error  # the way the error wants u to move
         pushing_out = (raw > self.u_max and push > 0) or (raw < self.u_min and push < 0)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import yaml
 
+from entrostat.configbase import to_dict
 from entrostat.control.metrics import tracking_metrics
 from entrostat.control.targets import build_target
 from entrostat.models.loading import load_policy
@@ -15,21 +17,54 @@ from entrostat.rollout.batch import generate_rollout
 from entrostat.tasks.base import get_task
 from entrostat.train.forward import completion_logprobs
 from entrostat.train.metrics import read_metrics
-from entrostat.train.run import METRICS_FILE, train
+from entrostat.train.run import CONFIG_FILE, METRICS_FILE, train
+
+
+# Settings that do not change what a run computes: a finished run that differs only in these is reused.
+_NOT_RESULT = ("log", "trainer.threads")
+
+
+def _settings(cfg_dict: dict) -> dict:
+    flat = {}
+    for section, values in cfg_dict.items():
+        for key, value in (values.items() if isinstance(values, dict) else [("", values)]):
+            name = f"{section}.{key}" if key else section
+            if section not in _NOT_RESULT and name not in _NOT_RESULT:
+                flat[name] = value
+    return flat
+
+
+def _check_reusable(run_dir: Path, cfg, rows: list[dict]) -> None:
+    """A finished run may stand in for ``cfg`` only if it has the same settings and all its steps."""
+    saved = _settings(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
+    wanted = _settings(to_dict(cfg))
+    differ = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
+    if differ:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in differ[:3])
+        raise ValueError(f"{run_dir} holds a run with other settings ({shown}); "
+                         "delete it or choose another --out")
+    done = max((r.get("step", 0) for r in rows), default=0)
+    if done < cfg.trainer.steps:
+        raise ValueError(f"{run_dir} holds an unfinished run ({done} of {cfg.trainer.steps} steps); "
+                         f"finish it with `entrostat train --resume {run_dir}` or delete it")
 
 
 def run_group(out_dir: Path, specs: list[tuple[str, str, list[str]]], seeds: list[int], overrides: list[str]) -> dict:
     """Train every (label, recipe, overrides) × seed under ``out_dir/label/seed-N``; returns
-    {label: [step records of each seed]} (existing finished runs are reused)."""
+    {label: [step records of each seed]}. A finished run with the same settings is reused;
+    one with other settings, or unfinished, is an error (never silently mixed in)."""
     out: dict[str, list[list[dict]]] = {}
     for label, recipe, extra in specs:
         for seed in seeds:
             run_dir = out_dir / label / f"seed-{seed}"
-            if not (run_dir / METRICS_FILE).exists():
-                cfg = build_config(recipe, extra + overrides + [f"trainer.seed={seed}", "eval.every=0",
-                                                                "log.checkpoint_every=0"])
+            cfg = build_config(recipe, extra + overrides + [f"trainer.seed={seed}", "eval.every=0",
+                                                            "log.checkpoint_every=0"])
+            if (run_dir / METRICS_FILE).exists():
+                rows = [r for r in read_metrics(run_dir / METRICS_FILE) if "entropy" in r]
+                _check_reusable(run_dir, cfg, rows)
+            else:
                 train(cfg, run_dir)
-            rows = [r for r in read_metrics(run_dir / METRICS_FILE) if "entropy" in r]
+                rows = [r for r in read_metrics(run_dir / METRICS_FILE) if "entropy" in r]
             out.setdefault(label, []).append(rows)
     return out
 
