@@ -59,12 +59,12 @@ def run_group(out_dir: Path, specs: list[tuple[str, str, list[str]]], seeds: lis
             run_dir = out_dir / label / f"seed-{seed}"
             cfg = build_config(recipe, extra + overrides + [f"trainer.seed={seed}", "eval.every=0",
                                                             "log.checkpoint_every=0"])
-            if (run_dir / METRICS_FILE).exists():
-                rows = [r for r in read_metrics(run_dir / METRICS_FILE) if "entropy" in r]
-                _check_reusable(run_dir, cfg, rows)
-            else:
+            reused = (run_dir / METRICS_FILE).exists()
+            if not reused:
                 train(cfg, run_dir)
-                rows = [r for r in read_metrics(run_dir / METRICS_FILE) if "entropy" in r]
+            rows = [r for r in read_metrics(run_dir / METRICS_FILE) if "entropy" in r]
+            if reused:
+                _check_reusable(run_dir, cfg, rows)
             out.setdefault(label, []).append(rows)
     return out
 
