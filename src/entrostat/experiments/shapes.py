@@ -19,12 +19,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-
-def smooth(h: Sequence[float], window: int) -> list[float]:
-    """Centred moving average (shorter windows at the ends)."""
-    half = window // 2
-    spans = (h[max(0, i - half): i + half + 1] for i in range(len(h)))
-    return [sum(span) / len(span) for span in spans]
+from entrostat.report.figures import smooth
 
 
 def peaks(s: Sequence[float], delta: float) -> list[int]:
