@@ -18,7 +18,8 @@ CASES = {
     "flex_id": {"phase_ratio": 0.4},
     "flex_did": {},
     "flex_od": {},
-    "thermostat": {"actuator": "beta2", "target": {"kind": "cosine", "start": 0.6, "end": 0.3}, "predict_gain": 100.0},
+    "thermostat": {"actuator": "beta2", "target": {"kind": "cosine", "start": 0.6, "end": 0.3}, "predict_gain": 100.0,
+                   "kd": 2.0, "slope_window": 5},
 }
 
 
@@ -37,8 +38,9 @@ def test_state_round_trip_continues_identically(name):
     original = build_controller(name, **CASES[name])
     for k in range(1, 21):
         original.update(stats(k))
-    state = json.loads(json.dumps(original.state_dict(), allow_nan=False))  # plain numbers and strings only
-    assert all(type(v) in (int, float, str) for v in state.values())
+    state = json.loads(json.dumps(original.state_dict(), allow_nan=False))  # plain numbers, strings, lists of floats
+    assert all(type(v) in (int, float, str) or (type(v) is list and all(type(x) is float for x in v))
+               for v in state.values())
     rebuilt = build_controller(name, **CASES[name])
     rebuilt.load_state_dict(state)
     assert rebuilt.value() == original.value()

@@ -10,7 +10,7 @@ import pytest
 
 from entrostat.configbase import ConfigError
 from entrostat.control import ACTUATORS, build_controller, tracking_metrics
-from entrostat.control.thermostat import DEFAULTS
+from entrostat.control.thermostat import DEFAULTS, slope
 
 
 def stats(step, total, entropy, covariance=0.0, lr=1e-6):
@@ -168,3 +168,45 @@ def test_nonpositive_target_and_bad_settings():
             build_controller("thermostat", actuator="eps_high", target=0.5, integral_step=bad)
     with pytest.raises(ConfigError, match="u0"):
         build_controller("thermostat", actuator="eps_high", target=0.5, u0=0.9)
+
+
+def integrating_plant(ctrl, steps=300, h0=0.3, gain=0.2, delay=5):
+    """H_{k+1} = H_k + gain·(u_{k−delay} − 1): the actuator sets the *rate* of change, and with a lag (the lab's
+    entropy coefficient under Adam). Returns (entropies, targets)."""
+    h, hs, ts, us = h0, [], [], []
+    for k in range(steps):
+        us.append(ctrl.value()[ctrl.actuator]), hs.append(h), ts.append(ctrl.target(k, steps))
+        measured, h = h, h + gain * (us[max(0, k - delay)] - 1.0)
+        ctrl.update(stats(k + 1, steps, measured))
+    return hs, ts
+
+
+def test_slope_is_the_least_squares_trend():
+    assert slope([]) == slope([0.7]) == 0.0
+    assert slope([1.0, 1.5, 2.0, 2.5]) == pytest.approx(0.5)
+    assert slope([0.0, 1.0, 0.0, 1.0]) == pytest.approx(0.2)
+
+
+def test_kd_damps_an_integrating_plant_with_lag():
+    runs = {}
+    for kd in (0.0, 2.0):
+        c = build_controller("thermostat", actuator="aux_temperature", target=0.5, kp=0.2, ki=0.02, kd=kd,
+                             slope_window=5)
+        runs[kd] = tracking_metrics(*integrating_plant(c))
+    assert runs[2.0]["overshoot"] < 0.7 * runs[0.0]["overshoot"]
+    assert runs[2.0]["oscillation"] < 0.5 * runs[0.0]["oscillation"]
+    assert runs[2.0]["tracking_error"] < runs[0.0]["tracking_error"]
+
+
+def test_kd_reads_the_slope_of_a_full_window_normalised_by_the_target():
+    c = build_controller("thermostat", actuator="aux_temperature", target=0.5, kp=0.0, ki=0.0, kd=1.0, slope_window=3)
+    c.update(stats(1, 100, 0.30)), c.update(stats(2, 100, 0.32))
+    assert c.signals()["slope"] == 0.0 and c.value()["aux_temperature"] == 1.0  # window not yet full
+    c.update(stats(3, 100, 0.34))
+    assert c.signals()["slope"] == pytest.approx(0.04)  # 0.02 nats per step / H* 0.5
+    assert c.value()["aux_temperature"] == pytest.approx(1.0 - 0.04)  # rising entropy eases the actuator off
+    for bad in (1, 2.5, True):
+        with pytest.raises(ConfigError, match="slope_window"):
+            build_controller("thermostat", actuator="aux_temperature", target=0.5, slope_window=bad)
+    with pytest.raises(ConfigError, match="kd"):
+        build_controller("thermostat", actuator="aux_temperature", target=0.5, kd=-1.0)

@@ -37,7 +37,7 @@ class Controller:
     """Base class: subclasses set ``name`` and ``_STATE`` (attribute names saved in checkpoints).
 
     ``state_dict`` / ``load_state_dict`` are implemented here from ``_STATE``; the
-    attributes must hold python floats, ints or strs.
+    attributes must hold python floats, ints, strs or lists of floats.
     """
 
     name: str = "controller"

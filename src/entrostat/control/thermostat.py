@@ -5,7 +5,7 @@ k = stats["step"] (a constant or a schedule, ``targets.build_target``):
 
     e = (H*(k + L) − Ĥ) / H*(k + L)               normalised error, Ĥ = H + ΔH_pred
     I ← clamp(I + e, ±I_max)                       unless anti-windup holds it (below)
-    u = clip(u0 + d·(kp·e + ki·I), u_min, u_max)   the actuator value for step k
+    u = clip(u0 + d·(kp·e + ki·I − kd·S), u_min, u_max)   the actuator value for step k
 
 d = +1 when raising the actuator raises entropy and −1 otherwise (``DEFAULTS``,
 overridable with ``direction``). Anti-windup is conditional integration: the
@@ -30,6 +30,16 @@ compares with today's target is late on every ramp and step of a schedule; with 
 schedule known in advance it can start moving L steps early. A constant target is
 unaffected; the logged ``target`` stays H*(k), the one the entropy is judged against.
 
+Derivative on the measurement (optional, ``kd`` ≥ 0, ours): S is the least-squares
+slope per step of the last W = ``slope_window`` measured entropies, divided by H*(k + L)
+(0 until W have been measured). In the lab the entropy coefficient sets the *rate* at
+which the entropy moves, so the plant integrates, and it answers with a lag of tens of
+steps: a PI controller alone keeps raising the bonus until the entropy has already
+turned, then overshoots (seed 2 at H* = 0.77: up to 1.07). −kd·S eases the actuator off
+while the entropy is already moving toward the target — the damping a PI loop on an
+integrating plant lacks. It reads the measurement, not the error, so a step of the
+target gives no kick; the slope over W steps averages the per-step sampling noise.
+
 Predictive term (optional, ``predict_gain`` g ≥ 0): ΔH_pred = −g·lr·covariance, the
 first-order entropy change of the step just taken (Cui et al. 2505.22617, §2.1:
 ΔH ≈ −η·Cov(logπ, A)), is added to the measured H so the controller reacts to the
@@ -46,7 +56,7 @@ it comes within 1% of the target in ≈ 100 steps without overshoot
 (tests/control/test_thermostat.py). Real runs need their own gains: the defaults
 are a slow, safe start.
 
-``signals()``: target, entropy, predicted_change, error, integral, u and
+``signals()``: target, entropy, predicted_change, error, integral, slope, u and
 saturated (1.0 when the output is clipped or the error pushes it past a bound).
 """
 
@@ -97,12 +107,22 @@ DEFAULTS: dict[str, ActuatorDefaults] = {
 }
 
 
+def slope(values: list[float]) -> float:
+    """Least-squares slope of ``values`` against their index (0 for fewer than two values)."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mid, mean = (n - 1) / 2, sum(values) / n
+    return sum((i - mid) * (v - mean) for i, v in enumerate(values)) / sum((i - mid) ** 2 for i in range(n))
+
+
 @CONTROLLERS.register("thermostat")
 class Thermostat(Controller):
     """PI control of ``actuator`` toward the entropy target, with anti-windup and an optional predictive term."""
 
     name = "thermostat"
-    _STATE = ("integral", "u", "saturated", "last_target", "last_error", "last_entropy", "last_predicted_change")
+    _STATE = ("integral", "u", "saturated", "last_target", "last_error", "last_entropy", "last_predicted_change",
+              "last_slope", "recent")
 
     def __init__(
         self,
@@ -119,6 +139,8 @@ class Thermostat(Controller):
         predict_gain: float = 0.0,
         lead: int = 0,
         integral_step: float | None = None,
+        kd: float = 0.0,
+        slope_window: int = 10,
     ):
         what = "controller 'thermostat'"
         self.actuator = choice(actuator, "actuator", ACTUATORS, what)
@@ -151,8 +173,14 @@ class Thermostat(Controller):
             self.integral_step = number(integral_step, "integral_step", low=0.0, what=what)
             if self.integral_step == 0.0:
                 raise ConfigError(f"{what}: integral_step must be > 0 (leave it out for no limit), got 0")
+        self.kd = number(kd, "kd", low=0.0, what=what)
+        if isinstance(slope_window, bool) or not isinstance(slope_window, int) or slope_window < 2:
+            raise ConfigError(f"{what}: slope_window must be a whole number of steps ≥ 2, got {slope_window!r}")
+        self.slope_window = slope_window
         self.integral, self.u, self.saturated = 0.0, self.u0, 0
         self.last_target = self.last_error = self.last_entropy = self.last_predicted_change = 0.0
+        self.last_slope = 0.0
+        self.recent: list[float] = []  # the last slope_window measured entropies
 
     def _integral_limit(self, given: float | None, half_range: float, what: str) -> float:
         if given is not None:
@@ -182,12 +210,14 @@ class Thermostat(Controller):
                              f"H*({step}) = {target}, H*({step + self.lead}) = {ahead}")
         change = self.predicted_change(stats)
         error = (ahead - (entropy + change)) / ahead
+        self.recent = (self.recent + [entropy])[-self.slope_window:]
+        self.last_slope = slope(self.recent) / ahead if len(self.recent) == self.slope_window else 0.0
         self._advance(error)
         self.last_target, self.last_error = target, error
         self.last_entropy, self.last_predicted_change = entropy, change
 
     def _output(self, error: float, integral: float) -> float:
-        return self.u0 + self.direction * (self.kp * error + self.ki * integral)
+        return self.u0 + self.direction * (self.kp * error + self.ki * integral - self.kd * self.last_slope)
 
     def _advance(self, error: float) -> None:
         """One PI step: conditional integration, integral rate limit and clamp, output clip."""
@@ -209,6 +239,7 @@ class Thermostat(Controller):
             "predicted_change": self.last_predicted_change,
             "error": self.last_error,
             "integral": self.integral,
+            "slope": self.last_slope,
             "u": self.u,
             "saturated": float(self.saturated),
         }
