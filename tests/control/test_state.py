@@ -19,7 +19,7 @@ CASES = {
     "flex_did": {},
     "flex_od": {},
     "thermostat": {"actuator": "beta2", "target": {"kind": "cosine", "start": 0.6, "end": 0.3}, "predict_gain": 100.0,
-                   "kd": 2.0, "slope_window": 5},
+                   "kd": 2.0, "slope_window": 5, "approach_horizon": 30},
 }
 
 

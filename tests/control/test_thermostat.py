@@ -210,3 +210,29 @@ def test_kd_reads_the_slope_of_a_full_window_normalised_by_the_target():
             build_controller("thermostat", actuator="aux_temperature", target=0.5, slope_window=bad)
     with pytest.raises(ConfigError, match="kd"):
         build_controller("thermostat", actuator="aux_temperature", target=0.5, kd=-1.0)
+
+
+def test_approach_horizon_holds_the_integral_on_the_first_fall():
+    # A plant that falls from 0.9 through the target 0.5 on its own (its P-equilibrium lies below): integrating
+    # that fall winds the integral down, and the entropy then dips further below the target.
+    dips = {}
+    for horizon in (None, 50):
+        c = build_controller("thermostat", actuator="aux_temperature", target=0.5, kp=0.1, ki=0.02, integral_step=0.2,
+                             slope_window=5, approach_horizon=horizon)
+        hs, ts, _ = simulate(c, 300, h0=0.9, a=0.05)
+        dips[horizon] = 0.5 - min(hs)
+        assert tracking_metrics(hs, ts)["tracking_error"] < 0.01
+        assert c.approaching == 0  # the target was reached: integrating as usual
+    assert dips[50] < 0.7 * dips[None]
+
+
+def test_approach_horizon_still_integrates_a_stall():
+    # From below, P alone settles short of the target (0.448); the trend fades, so the integral takes over.
+    for horizon in (1, 50):
+        c = build_controller("thermostat", actuator="aux_temperature", target=0.5, kp=0.1, ki=0.02,
+                             approach_horizon=horizon)
+        hs, ts, _ = simulate(c, 400, h0=0.2, a=0.3)
+        assert tracking_metrics(hs, ts)["tracking_error"] < 0.01 and abs(hs[-1] - 0.5) < 0.005
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ConfigError, match="approach_horizon"):
+            build_controller("thermostat", actuator="aux_temperature", target=0.5, approach_horizon=bad)

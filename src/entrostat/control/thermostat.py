@@ -40,6 +40,15 @@ while the entropy is already moving toward the target — the damping a PI loop 
 integrating plant lacks. It reads the measurement, not the error, so a step of the
 target gives no kick; the slope over W steps averages the per-step sampling noise.
 
+First approach (optional, ``approach_horizon`` N steps, ours): until the error first
+changes sign, the integral is held on every step where the entropy's trend (the slope of
+the last W measurements, of all of them before W) would close the error within N steps
+by itself. A run starts at the base entropy, far above most targets, and GRPO brings it
+down on its own; integrating that transient winds the integral to a penalty the steady
+state does not need (lab, H* = 0.48, seed 0, kd 4: −3.6 by step 50, then 80 steps below
+the target while it unwound). A trend too slow to get there in N steps — a stall short
+of a target the proportional term cannot reach alone — still integrates.
+
 Predictive term (optional, ``predict_gain`` g ≥ 0): ΔH_pred = −g·lr·covariance, the
 first-order entropy change of the step just taken (Cui et al. 2505.22617, §2.1:
 ΔH ≈ −η·Cov(logπ, A)), is added to the measured H so the controller reacts to the
@@ -122,7 +131,7 @@ class Thermostat(Controller):
 
     name = "thermostat"
     _STATE = ("integral", "u", "saturated", "last_target", "last_error", "last_entropy", "last_predicted_change",
-              "last_slope", "recent")
+              "last_slope", "recent", "approaching")
 
     def __init__(
         self,
@@ -141,6 +150,7 @@ class Thermostat(Controller):
         integral_step: float | None = None,
         kd: float = 0.0,
         slope_window: int = 10,
+        approach_horizon: int | None = None,
     ):
         what = "controller 'thermostat'"
         self.actuator = choice(actuator, "actuator", ACTUATORS, what)
@@ -177,6 +187,13 @@ class Thermostat(Controller):
         if isinstance(slope_window, bool) or not isinstance(slope_window, int) or slope_window < 2:
             raise ConfigError(f"{what}: slope_window must be a whole number of steps ≥ 2, got {slope_window!r}")
         self.slope_window = slope_window
+        if approach_horizon is not None and (
+            isinstance(approach_horizon, bool) or not isinstance(approach_horizon, int) or approach_horizon < 1
+        ):
+            raise ConfigError(f"{what}: approach_horizon must be a whole number of steps ≥ 1 (or null: off), "
+                              f"got {approach_horizon!r}")
+        self.approach_horizon = approach_horizon or 0
+        self.approaching = int(approach_horizon is not None)  # 1 until the error first changes sign
         self.integral, self.u, self.saturated = 0.0, self.u0, 0
         self.last_target = self.last_error = self.last_entropy = self.last_predicted_change = 0.0
         self.last_slope = 0.0
@@ -212,16 +229,23 @@ class Thermostat(Controller):
         error = (ahead - (entropy + change)) / ahead
         self.recent = (self.recent + [entropy])[-self.slope_window:]
         self.last_slope = slope(self.recent) / ahead if len(self.recent) == self.slope_window else 0.0
-        self._advance(error)
+        hold = False
+        if self.approaching:
+            if error * self.last_error < 0.0 or error == 0.0:  # the entropy has reached the target
+                self.approaching = 0
+            else:
+                trend = slope(self.recent) / ahead  # the trend closes the error within the horizon by itself:
+                hold = error * trend > 0.0 and self.approach_horizon * abs(trend) >= abs(error)
+        self._advance(error, hold)
         self.last_target, self.last_error = target, error
         self.last_entropy, self.last_predicted_change = entropy, change
 
     def _output(self, error: float, integral: float) -> float:
         return self.u0 + self.direction * (self.kp * error + self.ki * integral - self.kd * self.last_slope)
 
-    def _advance(self, error: float) -> None:
+    def _advance(self, error: float, hold: bool = False) -> None:
         """One PI step: conditional integration, integral rate limit and clamp, output clip."""
-        integral = self.integral + clip(error, -self.integral_step, self.integral_step)
+        integral = self.integral + (0.0 if hold else clip(error, -self.integral_step, self.integral_step))
         raw = self._output(error, integral)
         push = self.direction * error  # the way the error wants u to move
         pushing_out = (raw > self.u_max and push > 0) or (raw < self.u_min and push < 0)
