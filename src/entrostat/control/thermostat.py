@@ -45,8 +45,8 @@ changes sign, the integral is held on every step where the entropy's trend (the 
 the last W measurements, of all of them before W) would close the error within N steps
 by itself. A run starts at the base entropy, far above most targets, and GRPO brings it
 down on its own; integrating that transient winds the integral to a penalty the steady
-state does not need (lab, H* = 0.48, seed 0, kd 4: −3.6 by step 50, then 80 steps below
-the target while it unwound). A trend too slow to get there in N steps — a stall short
+state does not need (lab, H* = 0.48, seed 0, kd 4: −3.6 by step 50, then about 100 steps
+below the target while it unwound). A trend too slow to get there in N steps — a stall short
 of a target the proportional term cannot reach alone — still integrates.
 
 Predictive term (optional, ``predict_gain`` g ≥ 0): ΔH_pred = −g·lr·covariance, the
