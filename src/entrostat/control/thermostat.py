@@ -4,7 +4,7 @@ After each step, with H the measured entropy and H*(k) the target of the next st
 k = stats["step"] (a constant or a schedule, ``targets.build_target``):
 
     e = (H*(k + L) − Ĥ) / H*(k + L)               normalised error, Ĥ = H + ΔH_pred
-    I ← clamp(I + e, ±I_max)                       unless anti-windup holds it (below)
+    I ← clamp(I + e, ±I_max)                       unless anti-windup or the first approach holds it
     u = clip(u0 + d·(kp·e + ki·I − kd·S), u_min, u_max)   the actuator value for step k
 
 d = +1 when raising the actuator raises entropy and −1 otherwise (``DEFAULTS``,
@@ -228,13 +228,13 @@ class Thermostat(Controller):
         change = self.predicted_change(stats)
         error = (ahead - (entropy + change)) / ahead
         self.recent = (self.recent + [entropy])[-self.slope_window:]
-        self.last_slope = slope(self.recent) / ahead if len(self.recent) == self.slope_window else 0.0
+        trend = slope(self.recent) / ahead
+        self.last_slope = trend if len(self.recent) == self.slope_window else 0.0
         hold = False
         if self.approaching:
             if error * self.last_error < 0.0 or error == 0.0:  # the entropy has reached the target
                 self.approaching = 0
-            else:
-                trend = slope(self.recent) / ahead  # the trend closes the error within the horizon by itself:
+            else:  # the trend closes the error within the horizon by itself
                 hold = error * trend > 0.0 and self.approach_horizon * abs(trend) >= abs(error)
         self._advance(error, hold)
         self.last_target, self.last_error = target, error
