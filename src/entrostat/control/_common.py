@@ -73,6 +73,14 @@ def number(value: Any, name: str, *, low: float = -math.inf, high: float = math.
     return float(value)
 
 
+def steps(value: Any, name: str, *, low: int = 0, what: str = "") -> int:
+    """``value`` as a whole number of steps ≥ ``low``, else a ConfigError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        where = f"{what}: " if what else ""
+        raise ConfigError(f"{where}{name} must be a whole number of steps ≥ {low}, got {value!r}")
+    return value
+
+
 def choice(value: Any, name: str, options: tuple[str, ...], what: str = "") -> str:
     where = f"{what}: " if what else ""
     if value not in options:

@@ -83,6 +83,7 @@ from entrostat.control._common import (
     measurement,
     number,
     stat,
+    steps,
 )
 from entrostat.control.base import ACTUATORS, CONTROLLERS, Controller
 from entrostat.control.targets import build_target
@@ -175,25 +176,17 @@ class Thermostat(Controller):
         self.anti_windup = anti_windup
         self.integral_limit = self._integral_limit(integral_limit, half_range, what)
         self.predict_gain = number(predict_gain, "predict_gain", low=0.0, what=what)
-        if isinstance(lead, bool) or not isinstance(lead, int) or lead < 0:
-            raise ConfigError(f"{what}: lead must be a whole number of steps ≥ 0, got {lead!r}")
-        self.lead = lead
+        self.lead = steps(lead, "lead", what=what)
         self.integral_step = math.inf
         if integral_step is not None:
             self.integral_step = number(integral_step, "integral_step", low=0.0, what=what)
             if self.integral_step == 0.0:
                 raise ConfigError(f"{what}: integral_step must be > 0 (leave it out for no limit), got 0")
         self.kd = number(kd, "kd", low=0.0, what=what)
-        if isinstance(slope_window, bool) or not isinstance(slope_window, int) or slope_window < 2:
-            raise ConfigError(f"{what}: slope_window must be a whole number of steps ≥ 2, got {slope_window!r}")
-        self.slope_window = slope_window
-        if approach_horizon is not None and (
-            isinstance(approach_horizon, bool) or not isinstance(approach_horizon, int) or approach_horizon < 1
-        ):
-            raise ConfigError(f"{what}: approach_horizon must be a whole number of steps ≥ 1 (or null: off), "
-                              f"got {approach_horizon!r}")
-        self.approach_horizon = approach_horizon or 0
-        self.approaching = int(approach_horizon is not None)  # 1 until the error first changes sign
+        self.slope_window = steps(slope_window, "slope_window", low=2, what=what)
+        off = approach_horizon is None  # null: no hold
+        self.approach_horizon = 0 if off else steps(approach_horizon, "approach_horizon", low=1, what=what)
+        self.approaching = int(not off)  # 1 until the error first changes sign
         self.integral, self.u, self.saturated = 0.0, self.u0, 0
         self.last_target = self.last_error = self.last_entropy = self.last_predicted_change = 0.0
         self.last_slope = 0.0
