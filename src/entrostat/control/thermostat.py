@@ -236,7 +236,7 @@ class Thermostat(Controller):
     def _output(self, error: float, integral: float) -> float:
         return self.u0 + self.direction * (self.kp * error + self.ki * integral - self.kd * self.last_slope)
 
-    def _advance(self, error: float, hold: bool = False) -> None:
+    def _advance(self, error: float, hold: bool) -> None:
         """One PI step: conditional integration, integral rate limit and clamp, output clip."""
         integral = self.integral + (0.0 if hold else clip(error, -self.integral_step, self.integral_step))
         raw = self._output(error, integral)
