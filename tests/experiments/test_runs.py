@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from entrostat.experiments.runs import run_group, tracking_table
 from entrostat.report.plots import trajectories_figure
@@ -25,3 +26,36 @@ def test_run_group_tracking_and_figure(tmp_path, tiny_lab_overrides):
     assert {r["label"] for r in table} == {"plain", "od"} and all(r["tracking_error"] >= 0 for r in table)
     png = trajectories_figure(runs, {"plain": 1.0}, tmp_path / "t.png", "t")
     assert png.stat().st_size > 1000
+
+
+def test_base_entropy_reads_the_runs_lab_and_the_thought_lab_pretrains_its_base(tiny_lab_overrides):
+    from entrostat.experiments.runs import base_entropy
+    from entrostat.models.loading import load_policy
+    from entrostat.recipes import build_config
+    from entrostat.rollout.batch import generate_rollout
+    from entrostat.tasks.base import get_task
+    from entrostat.train.config import lab_base_recipe
+
+    thought = tiny_lab_overrides + ["task.kwargs.thought_len=3", "rollout.max_new_tokens=10",
+                                    "model.lab_recipe.steps=60", "model.lab_recipe.lr=0.01"]
+    cfg = build_config("grpo", thought)
+    assert lab_base_recipe(cfg)["task"] == {"thought_len": 3}  # pre-trained on the task RL trains on
+    model, tok, fmt = load_policy("lab", progress=False, lab_recipe=lab_base_recipe(cfg))
+    task = get_task("lab", thought_len=3)
+    batch = generate_rollout(model, tok, task.problems("train", 8, 0), format_prompt=fmt, group_size=4,
+                             temperature=1.0, max_new_tokens=10, generator=torch.Generator().manual_seed(0))
+    starts = [text[:3] for text in batch.meta["texts"]]
+    assert sum(s.isalpha() for s in starts) >= 0.8 * len(starts)  # the base writes a thought first
+    assert base_entropy(0, thought) > base_entropy(0, tiny_lab_overrides + ["model.lab_recipe.steps=60",
+                                                                           "model.lab_recipe.lr=0.01"])
+
+
+def test_lab_base_recipe_defaults_its_task_to_the_runs_task():
+    from entrostat.recipes import build_config
+    from entrostat.train.config import lab_base_recipe
+
+    assert lab_base_recipe(build_config("grpo", [])) == {}
+    assert lab_base_recipe(build_config("grpo", ["task.kwargs.n_digits=7", "model.lab_recipe.steps=5"])) == {
+        "steps": 5, "task": {"n_digits": 7}}
+    explicit = ["task.kwargs.n_digits=7", "model.lab_recipe.task={n_digits: 8}"]
+    assert lab_base_recipe(build_config("grpo", explicit))["task"] == {"n_digits": 8}

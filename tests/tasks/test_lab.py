@@ -13,7 +13,7 @@ from entrostat.tasks import (
     get_task,
     register_task,
 )
-from entrostat.tasks.lab import sample_demonstration
+from entrostat.tasks.lab import THOUGHT_LETTERS, sample_demonstration, zipf_weights
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +132,38 @@ def test_bad_difficulty_parameters():
         LabTask(n_terms=7, n_digits=6)
     with pytest.raises(ValueError, match="heldout_fraction"):
         LabTask(heldout_fraction=1.0)
+
+
+def test_zipf_weights():
+    w = zipf_weights(26, 1.2)
+    assert sum(w) == pytest.approx(1.0) and all(a > b for a, b in zip(w, w[1:]))
+    assert w[0] / w[9] == pytest.approx(10 ** 1.2)
+    assert zipf_weights(4, 0.0) == [0.25] * 4
+
+
+def test_thought_is_drawn_from_the_zipf_law_and_ignored_by_the_verifier():
+    task = LabTask(thought_len=3, thought_zipf=1.2)
+    rng = random.Random(0)
+    thoughts = [task.sample_thought(rng) for _ in range(4000)]
+    assert all(len(t) == 3 and t.isalpha() and t.islower() for t in thoughts)
+    letters = "".join(thoughts)
+    share = {ch: letters.count(ch) / len(letters) for ch in THOUGHT_LETTERS}
+    for ch, w in zip(THOUGHT_LETTERS, zipf_weights(26, 1.2)):
+        assert share[ch] == pytest.approx(w, abs=0.01)
+    p = task.problems("train", 5, seed=0)[0]
+    a, b = p.answer.solutions[0].split("+")
+    for thought in ("", "q", "qza", "abcdefgh", " qza "):
+        assert task.score(p, f"{thought}{a}+{b}") == 1.0
+        assert task.canonical(p, f"{thought}{b}+{a}") == f"{a}+{b}" and task.follows_format(p, f"{thought}{a}+{b}")
+    assert task.score(p, f"{a}+{b}q") == 0.0 and task.score(p, f"Q{a}+{b}") == 0.0  # after the answer / not a..z
+    assert LabTask().score(p, f"qza{a}+{b}") == 0.0  # without a thought, letters are wrong
+    assert LabTask().sample_thought(rng) == ""
+
+
+def test_bad_thought_parameters():
+    with pytest.raises(ValueError, match="thought_len"):
+        LabTask(thought_len=-1)
+    with pytest.raises(ValueError, match="thought_len"):
+        LabTask(thought_len=1.5)
+    with pytest.raises(ValueError, match="thought_zipf"):
+        LabTask(thought_zipf=-0.5)

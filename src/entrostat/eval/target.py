@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from entrostat.train.config import RunConfig, run_config_from
+from entrostat.train.config import RunConfig, lab_base_recipe, run_config_from
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
@@ -102,7 +102,7 @@ def load_target_policy(target: EvalTarget, progress: bool = True):
     m = target.cfg.model
     model, tokenizer, format_prompt = load_policy(
         m.name, dtype=m.dtype, seed=target.cfg.trainer.seed, cache_dir=m.cache_dir, progress=progress,
-        lab_recipe=m.lab_recipe, lora=m.lora,
+        lab_recipe=lab_base_recipe(target.cfg), lora=m.lora,
     )
     if target.checkpoint is not None:
         load_checkpoint_weights(model, load_file(str(target.checkpoint / WEIGHTS_FILE)))

@@ -24,8 +24,10 @@ import torch
 from entrostat.losses import LossConfig, Normalizer, PolicyInputs, policy_loss
 from entrostat.models.loading import load_policy
 from entrostat.ops import masked_mean
+from entrostat.recipes import build_config
 from entrostat.rollout.batch import generate_rollout
 from entrostat.tasks.base import get_task
+from entrostat.train.config import lab_base_recipe
 from entrostat.train.forward import completion_logprobs
 from entrostat.train.scoring import score_completions
 
@@ -41,6 +43,7 @@ class AsymmetrySettings:
     max_new_tokens: int = 8
     probe_prompts: int = 64
     warmup_steps: int = 0  # GRPO steps (lab recipe `grpo`) from the base model before the cells are measured
+    thought_len: int = 0  # the lab task's free thought before the answer (tasks.lab); 0 = none
 
 
 def warmed_up_policy(seed: int, steps: int, overrides: list[str] | None = None):
@@ -48,7 +51,6 @@ def warmed_up_policy(seed: int, steps: int, overrides: list[str] | None = None):
     import tempfile
     from pathlib import Path
 
-    from entrostat.recipes import build_config
     from entrostat.train.trainer import Trainer
 
     cfg = build_config("grpo", [f"trainer.steps={steps}", f"trainer.seed={seed}", "eval.every=0",
@@ -85,12 +87,15 @@ def run_asymmetry(seed: int, s: AsymmetrySettings | None = None, temperatures=TE
     """Rows {seed, warmup_steps, temperature, sign, n_rows, entropy_before, entropy_change} for one start."""
     s = s or AsymmetrySettings()
     torch.manual_seed(seed)
+    extra = [f"model.name={model_name}", f"rollout.max_new_tokens={s.max_new_tokens}"]
+    extra += [f"task.kwargs.thought_len={s.thought_len}"] if s.thought_len else []
+    extra += [f"model.lab_recipe={json.dumps(lab_recipe)}"] if lab_recipe else []
     if s.warmup_steps:
-        extra = [f"model.name={model_name}"] + ([f"model.lab_recipe={json.dumps(lab_recipe)}"] if lab_recipe else [])
         base, tok, fmt = warmed_up_policy(seed, s.warmup_steps, extra)
     else:
-        base, tok, fmt = load_policy(model_name, seed=seed, progress=False, lab_recipe=lab_recipe)
-    task = get_task("lab")
+        cfg = build_config("grpo", extra)
+        base, tok, fmt = load_policy(model_name, seed=seed, progress=False, lab_recipe=lab_base_recipe(cfg))
+    task = get_task("lab", thought_len=s.thought_len)
     gen = torch.Generator().manual_seed(seed)
     probe = generate_rollout(base, tok, task.problems("heldout", s.probe_prompts, 10_000 + seed), format_prompt=fmt,
                              group_size=1, temperature=1.0, max_new_tokens=s.max_new_tokens, generator=gen)

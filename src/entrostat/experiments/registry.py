@@ -12,6 +12,12 @@ from entrostat.registry import Registry
 
 EXPERIMENTS: Registry[Callable[..., Path]] = Registry("experiment")
 
+# The controller experiments run on the thought lab (tasks.lab): an LLM's entropy sits mostly in reasoning tokens the
+# verifier does not constrain, which is what AEPO's positives and the flex bounds act on; the bare lab has none.
+# The budget leaves room past the 7 tokens of thought, answer and EOS. Later overrides may change both.
+THOUGHT_LEN, THOUGHT_BUDGET = 3, 12
+THOUGHT_LAB = (f"task.kwargs.thought_len={THOUGHT_LEN}", f"rollout.max_new_tokens={THOUGHT_BUDGET}")
+
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
     xs = [x for x in xs if not math.isnan(x)]
@@ -23,8 +29,9 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
 @EXPERIMENTS.register("asymmetry")
 def asymmetry(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     """REINFORCE on positive-only vs negative-only samples drawn at each temperature; ΔH per cell, from the
-    pre-trained base model and from the base after ``ASYMMETRY_WARMUP`` GRPO steps (see experiments.asymmetry).
-    Overrides: ``warmup=N[,M...]`` (starts), or any AsymmetrySettings field, e.g. ``lr=0.01``."""
+    pre-trained base model and from the base after ``ASYMMETRY_WARMUP`` GRPO steps (see experiments.asymmetry), on
+    the thought lab. Overrides: ``warmup=N[,M...]`` (starts), or any AsymmetrySettings field, e.g. ``lr=0.01``
+    (``thought_len=0 max_new_tokens=8``: the bare lab)."""
     import dataclasses
 
     from tqdm.auto import tqdm
@@ -36,7 +43,8 @@ def asymmetry(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     )
     from entrostat.report.plots import asymmetry_figure
 
-    opts = _key_values(overrides, [f.name for f in dataclasses.fields(AsymmetrySettings)] + ["warmup"])
+    opts = {"thought_len": THOUGHT_LEN, "max_new_tokens": THOUGHT_BUDGET,
+            **_key_values(overrides, [f.name for f in dataclasses.fields(AsymmetrySettings)] + ["warmup"])}
     starts = [int(x) for x in str(opts.pop("warmup", ",".join(map(str, ASYMMETRY_WARMUP)))).split(",")]
     base = AsymmetrySettings(**{k: type(getattr(AsymmetrySettings, k))(v) for k, v in opts.items()})
     rows = []
@@ -70,7 +78,7 @@ def asymmetry(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     return out_dir
 
 
-ASYMMETRY_WARMUP = (0, 40)  # starts: the pre-trained base, and after 40 GRPO steps (entropy ≈ 0.35)
+ASYMMETRY_WARMUP = (0, 40)  # starts: the pre-trained base, and after 40 GRPO steps (thought lab: entropy 1.66, 1.52)
 
 
 def _claimed_sign(temperature: float, sign: str, change: float) -> bool:
@@ -103,7 +111,8 @@ def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     from entrostat.report.plots import trajectories_figure
 
     reference = ("grpo", "flex_id", ["control.name=none", "loss.surrogate=ppo_clip"])
-    runs = run_group(out_dir, [(n, n, []) for n in ("flex_id", "flex_did", "flex_od")] + [reference], seeds, overrides)
+    runs = run_group(out_dir, [(n, n, []) for n in ("flex_id", "flex_did", "flex_od")] + [reference], seeds,
+                     [*THOUGHT_LAB, *overrides])
     trajectories_figure(runs, {}, out_dir / "schedules.png", "Flexible clipping schedules")
     mean = {label: [statistics.fmean(hs) for hs in zip(*[[r["entropy"] for r in rows] for rows in seed_runs])]
             for label, seed_runs in runs.items()}
@@ -131,11 +140,13 @@ def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
 
 @EXPERIMENTS.register("targets")
 def targets(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
-    """AEPO and the thermostat at H* = 0.3, 0.5, 0.8 × the base model's entropy (AEPO's first figure)."""
+    """AEPO and the thermostat at H* = 0.3, 0.5, 0.8 × the base model's entropy (AEPO's first figure), on the
+    thought lab."""
     from entrostat.experiments.runs import base_entropy, run_group, tracking_table
     from entrostat.report.plots import trajectories_figure
 
-    h0 = base_entropy(seeds[0])
+    overrides = [*THOUGHT_LAB, *overrides]
+    h0 = base_entropy(seeds[0], overrides)
     specs, goals = [], {}
     for frac in (0.3, 0.5, 0.8):
         goal = round(frac * h0, 4)

@@ -15,6 +15,7 @@ from entrostat.ops import masked_mean
 from entrostat.recipes import build_config
 from entrostat.rollout.batch import generate_rollout
 from entrostat.tasks.base import get_task
+from entrostat.train.config import lab_base_recipe
 from entrostat.train.forward import completion_logprobs
 from entrostat.train.metrics import read_metrics
 from entrostat.train.run import CONFIG_FILE, METRICS_FILE, train
@@ -69,14 +70,16 @@ def run_group(out_dir: Path, specs: list[tuple[str, str, list[str]]], seeds: lis
     return out
 
 
-@torch.no_grad()
-def base_entropy(seed: int, prompts: int = 64, group_size: int = 8, max_new_tokens: int = 8) -> float:
-    """Exact token entropy of the lab base model on its own samples at T = 1 (the targets' unit)."""
-    model, tok, fmt = load_policy("lab", seed=seed, progress=False)
-    batch = generate_rollout(model, tok, get_task("lab").problems("train", prompts, 424242 + seed), format_prompt=fmt,
-                             group_size=group_size, temperature=1.0, max_new_tokens=max_new_tokens,
-                             generator=torch.Generator().manual_seed(seed))
-    _, ent = completion_logprobs(model, batch)
+def base_entropy(seed: int, overrides: list[str] = (), prompts: int = 64, group_size: int = 8) -> float:
+    """Exact token entropy of the runs' base model (the ``grpo`` recipe with ``overrides``) on its own samples at
+    T = 1: the targets' unit."""
+    cfg = build_config("grpo", [*overrides, f"trainer.seed={seed}"])
+    model, tok, fmt = load_policy(cfg.model.name, seed=seed, progress=False, lab_recipe=lab_base_recipe(cfg))
+    problems = get_task(cfg.task.name, **cfg.task.kwargs).problems("train", prompts, 424242 + seed)
+    with torch.no_grad():  # not around load_policy: a first use pre-trains the lab base model
+        batch = generate_rollout(model, tok, problems, format_prompt=fmt, group_size=group_size, temperature=1.0,
+                                 max_new_tokens=cfg.rollout.max_new_tokens, generator=torch.Generator().manual_seed(seed))
+        _, ent = completion_logprobs(model, batch)
     return float(masked_mean(ent, batch.completion_mask))
 
 

@@ -153,7 +153,8 @@ def pretrain_lab_model(model, tokenizer, recipe: LabRecipe, seed: int, progress:
     """Supervised pre-training of ``model`` on imperfect lab demonstrations (in place; returns the model).
 
     Each step draws ``batch_size`` training problems and a fresh demonstration
-    for each (see ``sample_demonstration``); the loss is the token-mean
+    for each (see ``sample_demonstration``), after a thought when the task has
+    one (``LabTask.sample_thought``); the loss is the token-mean
     cross-entropy over answer tokens and EOS.
     """
     from tqdm.auto import tqdm
@@ -169,7 +170,7 @@ def pretrain_lab_model(model, tokenizer, recipe: LabRecipe, seed: int, progress:
     for step in bar:
         correct_prob = 1.0 if step < clean_steps else recipe.correct_prob
         batch = [rng.choice(pool) for _ in range(recipe.batch_size)]
-        answers = [sample_demonstration(p, rng, correct_prob) for _, p in batch]
+        answers = [task.sample_thought(rng) + sample_demonstration(p, rng, correct_prob) for _, p in batch]
         ids, attn, positions, loss_mask = _encode_batch(tokenizer, [t for t, _ in batch], answers)
         logits = model(input_ids=ids, attention_mask=attn, position_ids=positions).logits  # (B, L, V)
         nll = torch.nn.functional.cross_entropy(

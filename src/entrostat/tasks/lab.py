@@ -13,6 +13,15 @@ by a hash of its digit *set* and target (not the order shown), so a held-out
 problem is never a reordering of a training one. The two splits also draw
 from different random streams.
 
+With ``thought_len`` > 0 the task has a *thought*: the answer may be preceded by
+any run of lowercase letters, which the verifier ignores (``"qea8+5"`` is correct
+above). The base model is pre-trained to write ``thought_len`` letters drawn
+independently from a Zipf law over a..z (``thought_zipf``) before its answer.
+This stands in for an LLM's reasoning tokens, which the default lab lacks: free
+tokens that carry entropy a correct answer does not constrain, with a long tail
+of rare tokens (at exponent 1.2, 2.48 nats per letter, 6.5 % of the mass on
+letters of probability below 0.01). Ours; no paper has it.
+
 ``sample_demonstration`` makes the deliberately imperfect answers the lab base
 model is pre-trained on: a correct answer with probability ``correct_prob``,
 otherwise a plausible near miss (a term off by one, the right sum with a digit
@@ -30,6 +39,8 @@ from dataclasses import dataclass
 from entrostat.tasks.base import Problem, check_split, register_task
 
 _ANSWER_RE = re.compile(r"[0-9](?:\+[0-9])*")
+_THOUGHT_RE = re.compile(r"[a-z]*")
+THOUGHT_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,13 @@ def parse_terms(completion: str) -> list[int] | None:
     return [int(ch) for ch in text.split("+")]
 
 
+def zipf_weights(n: int, exponent: float) -> list[float]:
+    """Probabilities of ranks 1..n under a Zipf law: p_k ∝ k^(−exponent)."""
+    raw = [k ** -exponent for k in range(1, n + 1)]
+    total = sum(raw)
+    return [w / total for w in raw]
+
+
 def canonical_terms(terms: list[int] | tuple[int, ...]) -> str:
     """Order-free form of an answer: its digits ascending, joined by "+"."""
     return "+".join(str(d) for d in sorted(terms))
@@ -63,12 +81,14 @@ class LabTask:
 
     Difficulty: more ``n_digits`` means more distractors, ``n_terms=3`` needs a
     three-term sum, larger ``min_solutions`` makes prompts easier to hit.
+    ``thought_len`` > 0 adds the free thought before the answer (module docstring).
     """
 
     name = "lab"
 
     def __init__(
-        self, n_digits: int = 6, n_terms: int = 2, min_solutions: int = 2, heldout_fraction: float = 0.2
+        self, n_digits: int = 6, n_terms: int = 2, min_solutions: int = 2, heldout_fraction: float = 0.2,
+        thought_len: int = 0, thought_zipf: float = 1.2,
     ) -> None:
         if not 2 <= n_terms <= n_digits <= 10:
             raise ValueError(f"need 2 <= n_terms <= n_digits <= 10, got n_terms={n_terms}, n_digits={n_digits}")
@@ -76,10 +96,30 @@ class LabTask:
             raise ValueError(f"min_solutions must be >= 1, got {min_solutions}")
         if not 0.0 < heldout_fraction < 1.0:
             raise ValueError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}")
+        if thought_len < 0 or int(thought_len) != thought_len:
+            raise ValueError(f"thought_len must be a whole number >= 0, got {thought_len}")
+        if thought_zipf < 0:
+            raise ValueError(f"thought_zipf must be >= 0, got {thought_zipf}")
         self.n_digits = n_digits
         self.n_terms = n_terms
         self.min_solutions = min_solutions
         self.heldout_fraction = heldout_fraction
+        self.thought_len = int(thought_len)
+        self.thought_zipf = thought_zipf
+        self._thought_weights = zipf_weights(len(THOUGHT_LETTERS), thought_zipf)
+
+    def sample_thought(self, rng: random.Random) -> str:
+        """``thought_len`` letters drawn independently from the Zipf law ("" without drawing when there is none)."""
+        if not self.thought_len:
+            return ""
+        return "".join(rng.choices(THOUGHT_LETTERS, self._thought_weights, k=self.thought_len))
+
+    def _answer(self, completion: str) -> list[int] | None:
+        """The answer's digits, after the thought when the task has one (see ``parse_terms``)."""
+        if self.thought_len and isinstance(completion, str):
+            completion = completion.lstrip()
+            completion = completion[_THOUGHT_RE.match(completion).end():]
+        return parse_terms(completion)
 
     def _split_of(self, digits: tuple[int, ...], target: int) -> str:
         """The split a problem belongs to: a stable hash of its digit set, target and n_terms."""
@@ -121,19 +161,19 @@ class LabTask:
 
     def score(self, problem: Problem, completion: str) -> float:
         """1.0 if the completion names ``n_terms`` distinct listed digits summing to the target."""
-        terms = parse_terms(completion)
+        terms = self._answer(completion)
         if terms is None or len(terms) != problem.answer.n_terms:
             return 0.0
         return 1.0 if canonical_terms(terms) in problem.answer.solutions else 0.0
 
     def canonical(self, problem: Problem, completion: str) -> str | None:
         """Digits of the answer ascending ("5+8" for "8+5"), right or wrong; None if not digits joined by "+"."""
-        terms = parse_terms(completion)
+        terms = self._answer(completion)
         return None if terms is None else canonical_terms(terms)
 
     def follows_format(self, problem: Problem, completion: str) -> bool:
-        """The expected format: ``n_terms`` digits joined by "+" (right or wrong)."""
-        terms = parse_terms(completion)
+        """The expected format: ``n_terms`` digits joined by "+" (right or wrong), after any thought."""
+        terms = self._answer(completion)
         return terms is not None and len(terms) == problem.answer.n_terms
 
 

@@ -28,7 +28,8 @@ class ModelConfig:
     bf16_autocast: bool = doc(False, "run forward passes under bf16 autocast (fp32 master weights)")
     cache_dir: str | None = doc(None, "where the lab base model and converted GGUF models are cached (default "
                                 "$ENTROSTAT_CACHE or ~/.cache/entrostat)")
-    lab_recipe: dict = doc({}, "overrides of the lab base model's pre-training recipe (LabRecipe fields, e.g. steps)")
+    lab_recipe: dict = doc({}, "overrides of the lab base model's pre-training recipe (LabRecipe fields, e.g. steps); "
+                           "its task defaults to task.kwargs when the run trains on the lab task")
     lora: dict = doc({}, "LoRA adapters through PEFT; {} = off (full fine-tuning). Keys: r (default 16), alpha (32), "
                      "dropout (0.0), target_modules ('all-linear' or a list such as [q_proj, v_proj]); only the "
                      "adapters train and checkpoints hold only them")
@@ -196,6 +197,16 @@ class RunConfig:
                 f"trainer.micro_batch_size = {micro} does not divide the mini-batch of {rows // mb} rows; "
                 "pick a divisor (or 0 for the whole mini-batch)"
             )
+
+
+def lab_base_recipe(cfg: RunConfig) -> dict:
+    """The lab base model's recipe for a run: ``model.lab_recipe``, whose ``task`` defaults to ``task.kwargs`` when
+    the run trains on the lab task, so the base model is pre-trained on the task RL then trains it on (the thought
+    lab, ``task.kwargs.thought_len``, needs a base model that writes a thought)."""
+    recipe = dict(cfg.model.lab_recipe)
+    if cfg.task.name == "lab" and cfg.task.kwargs:
+        recipe.setdefault("task", dict(cfg.task.kwargs))
+    return recipe
 
 
 def run_config_from(data: dict[str, Any]) -> RunConfig:

@@ -36,7 +36,7 @@ from entrostat.rollout.batch import generate_rollout
 from entrostat.rollout.vllm import build_sampler
 from entrostat.train import checkpoint as ckpt
 from entrostat.train.auxiliary import aepo_substitute, aux_prompt_count, positive_rows
-from entrostat.train.config import RunConfig
+from entrostat.train.config import RunConfig, lab_base_recipe
 from entrostat.train.control import (
     apply_actuators,
     build_controllers,
@@ -75,7 +75,7 @@ class Trainer:
         m = cfg.model
         self.model, self.tokenizer, self.format_prompt = load_policy(
             m.name, dtype=m.dtype, seed=cfg.trainer.seed, cache_dir=m.cache_dir, progress=cfg.log.progress,
-            lab_recipe=m.lab_recipe, lora=m.lora,
+            lab_recipe=lab_base_recipe(cfg), lora=m.lora,
         )
         self.model.eval()
         self.ref_model = copy.deepcopy(self.model).requires_grad_(False) if cfg.loss.kl_coef > 0 else None
