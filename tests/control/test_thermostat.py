@@ -226,6 +226,30 @@ def test_approach_horizon_holds_the_integral_on_the_first_fall():
     assert dips[50] < 0.7 * dips[None]
 
 
+def test_a_step_of_the_target_re_arms_the_approach_hold():
+    # Integrating plant that starts at the first level; after the step the entropy has a new fall ahead of it.
+    step = {"kind": "step", "values": [0.8, 0.5], "boundaries": [0.5]}
+    dips = {}
+    for horizon in (None, 50):
+        c = build_controller("thermostat", actuator="aux_temperature", target=step, kp=0.1, ki=0.01, kd=1.0,
+                             slope_window=5, integral_step=0.05, approach_horizon=horizon)
+        hs, _ = integrating_plant(c, steps=400, h0=0.8)
+        dips[horizon] = 0.5 - min(hs[200:])
+    assert dips[50] < 0.5 * dips[None]
+    c = build_controller("thermostat", actuator="aux_temperature", target=step, approach_horizon=50)
+    c.update(stats(1, 100, 0.9)), c.update(stats(2, 100, 0.7))  # crossed the first level
+    assert c.approaching == 0
+    c.update(stats(49, 100, 0.8))  # the next step's target is still 0.8
+    assert c.approaching == 0
+    c.update(stats(50, 100, 0.8))  # now 0.5: a step of the schedule
+    assert c.approaching == 1
+    ramp = build_controller("thermostat", actuator="aux_temperature", target={"kind": "linear", "start": 0.8,
+                            "end": 0.4}, approach_horizon=50)
+    for k, h in enumerate((0.9, 0.7, 0.9, 0.7), start=1):
+        ramp.update(stats(k, 100, h))
+    assert ramp.approaching == 0  # a ramp's small moves do not re-arm it
+
+
 def test_approach_horizon_still_integrates_a_stall():
     # From below, P alone settles short of the target (0.448); the trend fades, so the integral takes over.
     for horizon in (1, 50):

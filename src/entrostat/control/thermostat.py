@@ -4,7 +4,7 @@ After each step, with H the measured entropy and H*(k) the target of the next st
 k = stats["step"] (a constant or a schedule, ``targets.build_target``):
 
     e = (H*(k + L) − Ĥ) / H*(k + L)               normalised error, Ĥ = H + ΔH_pred
-    I ← clamp(I + e, ±I_max)                       unless anti-windup or the first approach holds it
+    I ← clamp(I + e, ±I_max)                       unless anti-windup or the approach hold holds it
     u = clip(u0 + d·(kp·e + ki·I − kd·S), u_min, u_max)   the actuator value for step k
 
 d = +1 when raising the actuator raises entropy and −1 otherwise (``DEFAULTS``,
@@ -40,14 +40,17 @@ while the entropy is already moving toward the target — the damping a PI loop 
 integrating plant lacks. It reads the measurement, not the error, so a step of the
 target gives no kick; the slope over W steps averages the per-step sampling noise.
 
-First approach (optional, ``approach_horizon`` N steps, ours): until the error first
+Approach hold (optional, ``approach_horizon`` N steps, ours): until the error first
 changes sign, the integral is held on every step where the entropy's trend (the slope of
 the last W measurements, of all of them before W) would close the error within N steps
-by itself. A run starts at the base entropy, far above most targets, and GRPO brings it
+by itself. A step of the schedule — the target moving by more than ``REARM_STEP`` (5 %)
+of itself in one step; a ramp moves far less — re-arms it: the entropy has a new
+approach ahead of it. A run starts at the base entropy, far above most targets, and GRPO brings it
 down on its own; integrating that transient winds the integral to a penalty the steady
 state does not need (lab, H* = 0.48, seed 0, kd 4: −3.6 by step 50, then about 100 steps
-below the target while it unwound). A trend too slow to get there in N steps — a stall short
-of a target the proportional term cannot reach alone — still integrates.
+below the target while it unwound; thought lab, a step of H* from 1.0 to 0.6: −3.8 by the
+time the entropy got there, then 20 % below it). A trend too slow to get there in N steps —
+a stall short of a target the proportional term cannot reach alone — still integrates.
 
 Predictive term (optional, ``predict_gain`` g ≥ 0): ΔH_pred = −g·lr·covariance, the
 first-order entropy change of the step just taken (Cui et al. 2505.22617, §2.1:
@@ -89,6 +92,7 @@ from entrostat.control.base import ACTUATORS, CONTROLLERS, Controller
 from entrostat.control.targets import build_target
 
 KP_PER_RANGE, KI_PER_RANGE = 0.5, 0.1
+REARM_STEP = 0.05  # a one-step move of the target by more than this fraction of it re-arms the approach hold
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ class Thermostat(Controller):
         self.slope_window = steps(slope_window, "slope_window", low=2, what=what)
         off = approach_horizon is None  # null: no hold
         self.approach_horizon = 0 if off else steps(approach_horizon, "approach_horizon", low=1, what=what)
-        self.approaching = int(not off)  # 1 until the error first changes sign
+        self.approaching = int(not off)  # 1 until the error changes sign; a step of the target re-arms it
         self.integral, self.u, self.saturated = 0.0, self.u0, 0
         self.last_target = self.last_error = self.last_entropy = self.last_predicted_change = 0.0
         self.last_slope = 0.0
@@ -223,12 +227,14 @@ class Thermostat(Controller):
         self.recent = (self.recent + [entropy])[-self.slope_window:]
         trend = slope(self.recent) / ahead
         self.last_slope = trend if len(self.recent) == self.slope_window else 0.0
-        hold = False
-        if self.approaching:
-            if error * self.last_error < 0.0 or error == 0.0:  # the entropy has reached the target
+        if self.approach_horizon:
+            before = self.target(max(step - 1, 0) + self.lead, total)
+            if abs(ahead - before) > REARM_STEP * before:  # a step of the schedule: a new approach
+                self.approaching = 1
+            elif error * self.last_error < 0.0 or error == 0.0:  # the entropy has reached the target
                 self.approaching = 0
-            else:  # the trend closes the error within the horizon by itself
-                hold = error * trend > 0.0 and self.approach_horizon * abs(trend) >= abs(error)
+        # while approaching, hold the integral when the trend closes the error within the horizon by itself
+        hold = bool(self.approaching) and error * trend > 0.0 and self.approach_horizon * abs(trend) >= abs(error)
         self._advance(error, hold)
         self.last_target, self.last_error = target, error
         self.last_entropy, self.last_predicted_change = entropy, change
