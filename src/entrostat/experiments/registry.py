@@ -82,7 +82,7 @@ def asymmetry(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     return out_dir
 
 
-ASYMMETRY_WARMUP = (0, 40)  # starts: the pre-trained base, and after 40 GRPO steps (thought lab: entropy 1.66, 1.52)
+ASYMMETRY_WARMUP = (0, 40)  # starts: the pre-trained base, and after 40 GRPO steps (thought lab: entropy 1.63, 1.19)
 
 
 def _claimed_sign(temperature: float, sign: str, change: float) -> bool:

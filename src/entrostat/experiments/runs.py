@@ -78,7 +78,8 @@ def base_entropy(seed: int, overrides: list[str] = (), prompts: int = 64, group_
     problems = get_task(cfg.task.name, **cfg.task.kwargs).problems("train", prompts, 424242 + seed)
     with torch.no_grad():  # not around load_policy: a first use pre-trains the lab base model
         batch = generate_rollout(model, tok, problems, format_prompt=fmt, group_size=group_size, temperature=1.0,
-                                 max_new_tokens=cfg.rollout.max_new_tokens, generator=torch.Generator().manual_seed(seed))
+                                 max_new_tokens=cfg.rollout.max_new_tokens,
+                                 generator=torch.Generator().manual_seed(seed))
         _, ent = completion_logprobs(model, batch)
     return float(masked_mean(ent, batch.completion_mask))
 
