@@ -59,3 +59,28 @@ def test_lab_base_recipe_defaults_its_task_to_the_runs_task():
         "steps": 5, "task": {"n_digits": 7}}
     explicit = ["task.kwargs.n_digits=7", "model.lab_recipe.task={n_digits: 8}"]
     assert lab_base_recipe(build_config("grpo", explicit))["task"] == {"n_digits": 8}
+
+
+def test_runs_start_from_a_warm_start_per_seed(tmp_path, tiny_lab_overrides):
+    from entrostat.experiments.runs import warm_start
+    from entrostat.models.loading import load_policy
+    from entrostat.recipes import build_config
+    from entrostat.train.trainer import Trainer
+
+    over = tiny_lab_overrides + ["trainer.steps=2", "optim.lr=0.05", "loss.entropy_coef=0.5"]  # moves the weights
+    warm = warm_start(tmp_path / "warmup" / "seed-0", 0, 2, over)
+    assert (warm / "checkpoints" / "step-00000002" / "model.safetensors").is_file()
+    assert warm_start(warm, 0, 2, over) == warm  # reused
+    cfg = build_config("grpo", over + [f"model.init_from={tmp_path / 'warmup'}/seed-0"])
+    started = Trainer(cfg, tmp_path / "run").model
+    base, _, _ = load_policy("lab", progress=False, lab_recipe=cfg.model.lab_recipe)
+    warm_weights = Trainer(build_config("grpo", over + [f"model.init_from={warm}/checkpoints/step-00000002"]),
+                           tmp_path / "run2").model.state_dict()
+    for name, tensor in started.state_dict().items():
+        assert torch.equal(tensor, warm_weights[name])
+    assert any(not torch.equal(t, base.state_dict()[n]) for n, t in started.state_dict().items())
+    runs = run_group(tmp_path, [("from_warm", "grpo", [f"model.init_from={tmp_path / 'warmup'}/seed-{{seed}}"])],
+                     [0], over)
+    assert len(runs["from_warm"][0]) == 2
+    with pytest.raises(FileNotFoundError, match="base model"):
+        Trainer(build_config("grpo", over + ["model.init_from=base"]), tmp_path / "run3")

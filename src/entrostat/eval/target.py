@@ -107,3 +107,18 @@ def load_target_policy(target: EvalTarget, progress: bool = True):
     if target.checkpoint is not None:
         load_checkpoint_weights(model, load_file(str(target.checkpoint / WEIGHTS_FILE)))
     return merge_lora(model).eval(), tokenizer, format_prompt
+
+
+def init_weights(model, spec: str) -> Path:
+    """Load into ``model`` the weights of the checkpoint ``spec`` names (a run directory: its latest checkpoint, or
+    RUN/checkpoints/step-N); returns that checkpoint. What ``model.init_from`` does for a new run."""
+    from safetensors.torch import load_file
+
+    from entrostat.models.lora import load_checkpoint_weights
+
+    target = resolve_target(spec)
+    if target.checkpoint is None:
+        raise FileNotFoundError(f"model.init_from = {spec!r} names the base model, where a run starts anyway; give a "
+                                "run directory or RUN/checkpoints/step-N")
+    load_checkpoint_weights(model, load_file(str(target.checkpoint / WEIGHTS_FILE)))
+    return target.checkpoint

@@ -82,6 +82,7 @@ def asymmetry(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     return out_dir
 
 
+SCHEDULES_WARMUP = 40  # GRPO steps before the schedules start (thought lab: from entropy 1.63 to about 1.19)
 ASYMMETRY_WARMUP = (0, 40)  # starts: the pre-trained base, and after 40 GRPO steps (thought lab: entropy 1.63, 1.19)
 
 
@@ -109,14 +110,20 @@ def _key_values(overrides: list[str], valid: list[str]) -> dict[str, str]:
 def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     """Entropy trajectories of the flexible-clipping schedules ID, DID and OD (2602.09782), each judged by
     ``experiments.shapes.shape_check``, next to GRPO with the same settings (the flex recipes' learning rate and
-    mini-batches, the standard ppo_clip bounds): the difference to it is what the clip bounds did."""
-    from entrostat.experiments.runs import run_group
+    mini-batches, the standard ppo_clip bounds): the difference to it is what the clip bounds did. On the thought
+    lab, every run starting from the base after ``SCHEDULES_WARMUP`` GRPO steps (out_dir/warmup/seed-N): RL on an
+    LLM starts from an instruct model that is already sharp, not from a demonstrator's spread."""
+    from entrostat.experiments.runs import run_group, warm_start
     from entrostat.experiments.shapes import shape_check
     from entrostat.report.plots import trajectories_figure
 
-    reference = ("grpo", "flex_id", ["control.name=none", "loss.surrogate=ppo_clip"])
-    runs = run_group(out_dir, [(n, n, []) for n in ("flex_id", "flex_did", "flex_od")] + [reference], seeds,
-                     [*THOUGHT_LAB, *overrides])
+    overrides = [*THOUGHT_LAB, *overrides]
+    for seed in seeds:
+        warm_start(out_dir / "warmup" / f"seed-{seed}", seed, SCHEDULES_WARMUP, overrides)
+    start = [f"model.init_from={out_dir / 'warmup'}/seed-{{seed}}"]
+    reference = ("grpo", "flex_id", [*start, "control.name=none", "loss.surrogate=ppo_clip"])
+    runs = run_group(out_dir, [(n, n, start) for n in ("flex_id", "flex_did", "flex_od")] + [reference], seeds,
+                     overrides)
     trajectories_figure(runs, {}, out_dir / "schedules.png", "Flexible clipping schedules")
     mean = {label: [statistics.fmean(hs) for hs in zip(*[[r["entropy"] for r in rows] for rows in seed_runs])]
             for label, seed_runs in runs.items()}

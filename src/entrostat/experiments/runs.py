@@ -52,22 +52,36 @@ def _check_reusable(run_dir: Path, cfg, rows: list[dict]) -> None:
 
 def run_group(out_dir: Path, specs: list[tuple[str, str, list[str]]], seeds: list[int], overrides: list[str]) -> dict:
     """Train every (label, recipe, overrides) × seed under ``out_dir/label/seed-N``; returns
-    {label: [step records of each seed]}. A finished run with the same settings is reused;
-    one with other settings, or unfinished, is an error (never silently mixed in)."""
+    {label: [step records of each seed]}. ``{seed}`` in a spec's overrides stands for the seed. A finished
+    run with the same settings is reused; one with other settings, or unfinished, is an error (never
+    silently mixed in)."""
     out: dict[str, list[list[dict]]] = {}
     for label, recipe, extra in specs:
         for seed in seeds:
-            run_dir = out_dir / label / f"seed-{seed}"
-            cfg = build_config(recipe, extra + overrides + [f"trainer.seed={seed}", "eval.every=0",
-                                                            "log.checkpoint_every=0"])
-            reused = (run_dir / METRICS_FILE).exists()
-            if not reused:
-                train(cfg, run_dir)
-            rows = [r for r in read_metrics(run_dir / METRICS_FILE) if "entropy" in r]
-            if reused:
-                _check_reusable(run_dir, cfg, rows)
+            per_seed = [e.replace("{seed}", str(seed)) for e in extra]
+            rows = _train_or_reuse(out_dir / label / f"seed-{seed}", build_config(
+                recipe, per_seed + overrides + [f"trainer.seed={seed}", "eval.every=0", "log.checkpoint_every=0"]))
             out.setdefault(label, []).append(rows)
     return out
+
+
+def warm_start(run_dir: Path, seed: int, steps: int, overrides: list[str]) -> Path:
+    """``run_dir``: ``steps`` steps of the ``grpo`` recipe ending in a checkpoint, for runs to start from
+    (``model.init_from``), trained once and then reused like ``run_group``'s runs."""
+    _train_or_reuse(run_dir, build_config("grpo", [*overrides, f"trainer.steps={steps}", f"trainer.seed={seed}",
+                                                   "eval.every=0", f"log.checkpoint_every={steps}"]))
+    return run_dir
+
+
+def _train_or_reuse(run_dir: Path, cfg) -> list[dict]:
+    """The step records of ``cfg``'s run in ``run_dir``: trained now, or a finished run with its settings."""
+    reused = (run_dir / METRICS_FILE).exists()
+    if not reused:
+        train(cfg, run_dir)
+    rows = [r for r in read_metrics(run_dir / METRICS_FILE) if "entropy" in r]
+    if reused:
+        _check_reusable(run_dir, cfg, rows)
+    return rows
 
 
 def base_entropy(seed: int, overrides: list[str] = (), prompts: int = 64, group_size: int = 8) -> float:

@@ -30,6 +30,9 @@ class ModelConfig:
                                 "$ENTROSTAT_CACHE or ~/.cache/entrostat)")
     lab_recipe: dict = doc({}, "overrides of the lab base model's pre-training recipe (LabRecipe fields, e.g. steps); "
                            "its task defaults to task.kwargs when the run trains on the lab task")
+    init_from: str | None = doc(None, "start from the weights of another run: its directory (latest checkpoint) or "
+                                "RUN/checkpoints/step-N, same model and LoRA settings; optimizer, schedule and "
+                                "controllers start fresh")
     lora: dict = doc({}, "LoRA adapters through PEFT; {} = off (full fine-tuning). Keys: r (default 16), alpha (32), "
                      "dropout (0.0), target_modules ('all-linear' or a list such as [q_proj, v_proj]); only the "
                      "adapters train and checkpoints hold only them")

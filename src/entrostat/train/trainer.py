@@ -19,6 +19,7 @@ import torch
 
 from entrostat.diagnostics.step import policy_diagnostics
 from entrostat.eval.evaluate import evaluate
+from entrostat.eval.target import init_weights
 from entrostat.losses import (
     Normalizer,
     PolicyInputs,
@@ -77,6 +78,8 @@ class Trainer:
             m.name, dtype=m.dtype, seed=cfg.trainer.seed, cache_dir=m.cache_dir, progress=cfg.log.progress,
             lab_recipe=lab_base_recipe(cfg), lora=m.lora,
         )
+        if m.init_from:
+            init_weights(self.model, m.init_from)
         self.model.eval()
         self.ref_model = copy.deepcopy(self.model).requires_grad_(False) if cfg.loss.kl_coef > 0 else None
         self.task = build_task(cfg.task, cfg.rollout.max_new_tokens)
