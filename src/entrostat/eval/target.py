@@ -94,10 +94,8 @@ def resolve_target(spec: str) -> EvalTarget:
 def load_target_policy(target: EvalTarget, progress: bool = True):
     """(model, tokenizer, format_prompt) of ``target``: the config's base model with the checkpoint's weights
     (a LoRA run's adapters are loaded onto the base, then merged into it for sampling)."""
-    from safetensors.torch import load_file
-
     from entrostat.models.loading import load_policy
-    from entrostat.models.lora import load_checkpoint_weights, merge_lora
+    from entrostat.models.lora import merge_lora
 
     m = target.cfg.model
     model, tokenizer, format_prompt = load_policy(
@@ -105,20 +103,23 @@ def load_target_policy(target: EvalTarget, progress: bool = True):
         lab_recipe=lab_base_recipe(target.cfg), lora=m.lora,
     )
     if target.checkpoint is not None:
-        load_checkpoint_weights(model, load_file(str(target.checkpoint / WEIGHTS_FILE)))
+        _load_weights(model, target.checkpoint)
     return merge_lora(model).eval(), tokenizer, format_prompt
 
 
-def init_weights(model, spec: str) -> Path:
+def init_weights(model, spec: str) -> None:
     """Load into ``model`` the weights of the checkpoint ``spec`` names (a run directory: its latest checkpoint, or
-    RUN/checkpoints/step-N); returns that checkpoint. What ``model.init_from`` does for a new run."""
-    from safetensors.torch import load_file
-
-    from entrostat.models.lora import load_checkpoint_weights
-
+    RUN/checkpoints/step-N): what ``model.init_from`` does for a new run."""
     target = resolve_target(spec)
     if target.checkpoint is None:
         raise FileNotFoundError(f"model.init_from = {spec!r} names the base model, where a run starts anyway; give a "
                                 "run directory or RUN/checkpoints/step-N")
-    load_checkpoint_weights(model, load_file(str(target.checkpoint / WEIGHTS_FILE)))
-    return target.checkpoint
+    _load_weights(model, target.checkpoint)
+
+
+def _load_weights(model, checkpoint: Path) -> None:
+    from safetensors.torch import load_file
+
+    from entrostat.models.lora import load_checkpoint_weights
+
+    load_checkpoint_weights(model, load_file(str(checkpoint / WEIGHTS_FILE)))
