@@ -96,3 +96,12 @@ def test_recipe_key_depends_on_every_field():
     assert TINY.key(0) != TINY.key(1)
     assert LabRecipe().key(0) != LabRecipe(correct_prob=0.5).key(0)
     assert LabRecipe().key(0) == LabRecipe().key(0)
+
+
+def test_recipe_pre_trains_a_thought_lab_twice_as_long_and_keys_the_steps_taken():
+    from entrostat.models.lab import LabRecipe
+
+    assert LabRecipe().steps == 320 and LabRecipe(task={"thought_len": 0}).steps == 320
+    assert LabRecipe(task={"thought_len": 3}).steps == 640 and LabRecipe(task={"thought_len": 3}, steps=8).steps == 8
+    assert LabRecipe(steps=320).key(0) == LabRecipe().key(0)  # the default is keyed as the number it resolves to
+    assert LabRecipe(task={"thought_len": 3}, steps=640).key(0) == LabRecipe(task={"thought_len": 3}).key(0)

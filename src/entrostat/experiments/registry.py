@@ -14,11 +14,9 @@ EXPERIMENTS: Registry[Callable[..., Path]] = Registry("experiment")
 
 # The controller experiments run on the thought lab (tasks.lab): an LLM's entropy sits mostly in reasoning tokens the
 # verifier does not constrain, which is what AEPO's positives and the flex bounds act on; the bare lab has none.
-# The budget leaves room past the 7 tokens of thought, answer and EOS; twice the pre-training steps bring its base to
-# the bare lab's pass@1 (measured, seeds 0 / 2: 0.11 / 0.07 at 320 steps, 0.23 / 0.18 at 640). Later overrides win.
-THOUGHT_LEN, THOUGHT_BUDGET, THOUGHT_PRETRAIN = 3, 12, 640
-THOUGHT_LAB = (f"task.kwargs.thought_len={THOUGHT_LEN}", f"rollout.max_new_tokens={THOUGHT_BUDGET}",
-               f"model.lab_recipe.steps={THOUGHT_PRETRAIN}")
+# The budget leaves room past the 7 tokens of thought, answer and EOS. Later overrides win.
+THOUGHT_LEN, THOUGHT_BUDGET = 3, 12
+THOUGHT_LAB = (f"task.kwargs.thought_len={THOUGHT_LEN}", f"rollout.max_new_tokens={THOUGHT_BUDGET}")
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
@@ -49,13 +47,11 @@ def asymmetry(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
             **_key_values(overrides, [f.name for f in dataclasses.fields(AsymmetrySettings)] + ["warmup"])}
     starts = [int(x) for x in str(opts.pop("warmup", ",".join(map(str, ASYMMETRY_WARMUP)))).split(",")]
     base = AsymmetrySettings(**{k: type(getattr(AsymmetrySettings, k))(v) for k, v in opts.items()})
-    recipe = {"steps": THOUGHT_PRETRAIN} if base.thought_len else None
     rows = []
     with tqdm(total=len(starts) * len(seeds) * len(TEMPERATURES) * 2, desc="asymmetry", unit="cell") as bar:
         for w in starts:
             for seed in seeds:
-                rows.extend(run_asymmetry(seed, dataclasses.replace(base, warmup_steps=w), lab_recipe=recipe,
-                                          progress=bar))
+                rows.extend(run_asymmetry(seed, dataclasses.replace(base, warmup_steps=w), progress=bar))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(rows, indent=1))
     table = []
