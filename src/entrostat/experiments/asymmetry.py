@@ -63,7 +63,8 @@ def warmed_up_policy(seed: int, steps: int, overrides: list[str] | None = None):
 
 
 @torch.no_grad()
-def _probe_entropy(model, probe) -> float:
+def probe_entropy(model, probe) -> float:
+    """Mean exact token entropy of ``model`` on the probe's completions (teacher forced)."""
     _, ent = completion_logprobs(model, probe)
     return float(masked_mean(ent, probe.completion_mask))
 
@@ -99,7 +100,7 @@ def run_asymmetry(seed: int, s: AsymmetrySettings | None = None, temperatures=TE
     gen = torch.Generator().manual_seed(seed)
     probe = generate_rollout(base, tok, task.problems("heldout", s.probe_prompts, 10_000 + seed), format_prompt=fmt,
                              group_size=1, temperature=1.0, max_new_tokens=s.max_new_tokens, generator=gen)
-    h0 = _probe_entropy(base, probe)
+    h0 = probe_entropy(base, probe)
     out = []
     for t in temperatures:
         batch = generate_rollout(base, tok, task.problems("train", s.prompts, seed * 997 + int(t * 100)),
@@ -112,7 +113,7 @@ def run_asymmetry(seed: int, s: AsymmetrySettings | None = None, temperatures=TE
             if len(rows):
                 model = copy.deepcopy(base)
                 _reinforce(model, batch.select(rows), sign, s)
-                change = _probe_entropy(model, probe) - h0
+                change = probe_entropy(model, probe) - h0
             out.append({"seed": seed, "warmup_steps": s.warmup_steps, "temperature": t,
                         "sign": "positive" if sign > 0 else "negative", "n_rows": len(rows),
                         "entropy_before": h0, "entropy_change": change})
