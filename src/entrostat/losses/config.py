@@ -35,11 +35,12 @@ class FlexConfig:
     def validate(self, where: str = "") -> None:
         if self.a_high > 0 or self.a_low > 0:
             raise ConfigError(f"{where}.a_high / a_low must be ≤ 0 (rare tokens get wider bounds), got {self.a_high}, {self.a_low}")
+        if self.eps_std < 0:
+            raise ConfigError(f"{where}.eps_std = {self.eps_std:g} must be ≥ 0")
         for side in ("high", "low"):  # a ≤ 0, so the bound is smallest at p = 1
             b, a = getattr(self, f"b_{side}"), getattr(self, f"a_{side}")
-            if b + a < 0 or self.eps_std < 0:
-                raise ConfigError(f"{where}.b_{side} + a_{side} = {b + a:g} and eps_std = {self.eps_std:g}: every bound "
-                                  "must be ≥ 0 for p in [0, 1]")
+            if b + a < 0:
+                raise ConfigError(f"{where}.b_{side} + a_{side} = {b + a:g}: the bound at p = 1 must be ≥ 0")
 
 
 @dataclass
