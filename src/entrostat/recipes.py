@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from entrostat.configbase import ConfigError, apply_overrides, from_dict
+from entrostat.configbase import ConfigError, apply_overrides, from_dict, to_dict
 from entrostat.registry import unknown_name_message
 from entrostat.train.config import RunConfig
 
@@ -51,3 +53,10 @@ def build_config(recipe: str | None = None, overrides: list[str] | None = None) 
     data = apply_overrides(load_recipe(recipe or DEFAULT_RECIPE), overrides or [])
     cfg = from_dict(RunConfig, data)
     return cfg
+
+
+def recipe_overrides(recipe: str, sections: Iterable[str], skip: Iterable[str] = ()) -> list[str]:
+    """``recipe``'s resolved settings in ``sections`` as ``key=value`` overrides (JSON values), to put another
+    recipe on them; dotted keys in ``skip`` are left out."""
+    data, skip = to_dict(build_config(recipe)), set(skip)
+    return [f"{s}.{k}={json.dumps(v)}" for s in sections for k, v in data[s].items() if f"{s}.{k}" not in skip]

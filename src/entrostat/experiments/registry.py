@@ -17,6 +17,20 @@ EXPERIMENTS: Registry[Callable[..., Path]] = Registry("experiment")
 # The budget leaves room past the 7 tokens of thought, answer and EOS. Later overrides win.
 THOUGHT_LEN, THOUGHT_BUDGET = 3, 12
 THOUGHT_LAB = (f"task.kwargs.thought_len={THOUGHT_LEN}", f"rollout.max_new_tokens={THOUGHT_BUDGET}")
+# ``base=RECIPE`` (schedules): the runs take that recipe's model, task, sampling and optimizer instead.
+BASE_SECTIONS = ("model", "task", "rollout", "optim")
+
+
+def lab_or_base(overrides: list[str]) -> list[str]:
+    """The runs' overrides: the thought lab, or with ``base=RECIPE`` among ``overrides`` that recipe's
+    ``BASE_SECTIONS`` (e.g. ``base=smollm2_rg``: an LLM, for a machine with a GPU); the rest follow and win."""
+    from entrostat.recipes import recipe_overrides
+
+    bases = [o.split("=", 1)[1].strip() for o in overrides if o.startswith("base=")]
+    rest = [o for o in overrides if not o.startswith("base=")]
+    if not bases:
+        return [*THOUGHT_LAB, *rest]
+    return [*recipe_overrides(bases[-1], BASE_SECTIONS, skip=("model.init_from",)), *rest]
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
@@ -108,14 +122,15 @@ def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     ``experiments.shapes.shape_check``, next to GRPO with the same settings (the flex recipes' learning rate and
     mini-batches, the standard ppo_clip bounds): the difference to it is what the clip bounds did, and a shape
     counts only where GRPO's mean curve does not pass the same check (measured: it drew OD's, and ID's or DID's
-    on 2 of 3 seeds, with 0.02-nat peaks of its sampling noise). On the thought
-    lab, every run starting from the base after ``SCHEDULES_WARMUP`` GRPO steps (out_dir/warmup/seed-N): RL on an
-    LLM starts from an instruct model that is already sharp, not from a demonstrator's spread."""
+    on 2 of 3 seeds, with 0.02-nat peaks of its sampling noise). On the thought lab, or on ``base=RECIPE``'s model
+    and task (``lab_or_base``), every run starting from the base after ``SCHEDULES_WARMUP`` GRPO steps
+    (out_dir/warmup/seed-N): RL on an LLM starts from an instruct model that is already sharp, not from a
+    demonstrator's spread."""
     from entrostat.experiments.runs import run_group, warm_start
     from entrostat.experiments.shapes import shape_check
     from entrostat.report.plots import trajectories_figure
 
-    overrides = [*THOUGHT_LAB, *overrides]
+    overrides = lab_or_base(overrides)
     for seed in seeds:
         warm_start(out_dir / "warmup" / f"seed-{seed}", seed, SCHEDULES_WARMUP, overrides)
     start = [f"model.init_from={out_dir / 'warmup'}/seed-{{seed}}"]

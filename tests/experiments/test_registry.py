@@ -1,0 +1,38 @@
+"""Which settings the schedules experiment's runs get: the thought lab, or another recipe's model and task."""
+
+import pytest
+
+from entrostat.configbase import ConfigError
+from entrostat.experiments.registry import THOUGHT_LAB, lab_or_base
+from entrostat.recipes import build_config, recipe_overrides
+
+
+def test_without_base_the_runs_are_on_the_thought_lab_and_later_overrides_win():
+    ov = lab_or_base(["rollout.max_new_tokens=16"])
+    assert ov == [*THOUGHT_LAB, "rollout.max_new_tokens=16"]
+    cfg = build_config("flex_id", ov)
+    assert (cfg.model.name, cfg.task.kwargs["thought_len"], cfg.rollout.max_new_tokens) == ("lab", 3, 16)
+
+
+def test_base_puts_the_flex_recipe_on_that_recipes_model_task_sampling_and_optimizer():
+    # smollm2_rg samples 2 prompts a step (sized for a CPU): too few for the schedule's 4 mini-batches
+    ov = lab_or_base(["base=smollm2_rg", "trainer.steps=50", "optim.lr=1e-6", "rollout.prompts_per_step=8"])
+    cfg = build_config("flex_id", ["model.init_from=/some/run", *ov])
+    ref = build_config("smollm2_rg", ["rollout.prompts_per_step=8"])
+    assert (cfg.model.name, cfg.task.name, cfg.task.kwargs) == (ref.model.name, "reasoning_gym", ref.task.kwargs)
+    assert cfg.rollout == ref.rollout
+    assert cfg.optim.lr == 1e-6  # the user's override wins over the base's 3e-6
+    assert cfg.model.init_from == "/some/run"  # the warm start is not reset by the base's init_from
+    assert (cfg.loss.surrogate, cfg.control.name, cfg.trainer.mini_batches, cfg.trainer.steps) == (
+        "flex_clip", "flex_id", 4, 50)  # the schedule's own settings stay
+
+
+def test_recipe_overrides_round_trip_and_skip():
+    ov = recipe_overrides("smollm2_rg", ("task",), skip=("task.reward",))
+    assert not any(o.startswith("task.reward=") for o in ov)
+    assert build_config("grpo", ov).task == build_config("smollm2_rg").task
+
+
+def test_an_unknown_base_is_refused_by_name():
+    with pytest.raises(ConfigError, match="recipe"):
+        lab_or_base(["base=smollm3_rg"])
