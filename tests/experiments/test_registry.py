@@ -14,13 +14,13 @@ def test_without_base_the_runs_are_on_the_thought_lab_and_later_overrides_win():
     assert (cfg.model.name, cfg.task.kwargs["thought_len"], cfg.rollout.max_new_tokens) == ("lab", 3, 16)
 
 
-def test_base_puts_the_flex_recipe_on_that_recipes_model_task_sampling_and_optimizer():
+def test_base_puts_the_flex_recipe_on_that_recipes_model_task_sampling_optimizer_and_eval():
     # smollm2_rg samples 2 prompts a step (sized for a CPU): too few for the schedule's 4 mini-batches
     ov = lab_or_base(["base=smollm2_rg", "trainer.steps=50", "optim.lr=1e-6", "rollout.prompts_per_step=8"])
     cfg = build_config("flex_id", ["model.init_from=/some/run", *ov])
     ref = build_config("smollm2_rg", ["rollout.prompts_per_step=8"])
     assert (cfg.model.name, cfg.task.name, cfg.task.kwargs) == (ref.model.name, "reasoning_gym", ref.task.kwargs)
-    assert cfg.rollout == ref.rollout
+    assert (cfg.rollout, cfg.eval.prompts) == (ref.rollout, ref.eval.prompts)  # its held-out set fits its task
     assert cfg.optim.lr == 1e-6  # the user's override wins over the base's 3e-6
     assert cfg.model.init_from == "/some/run"  # the warm start is not reset by the base's init_from
     assert (cfg.loss.surrogate, cfg.control.name, cfg.trainer.mini_batches, cfg.trainer.steps) == (

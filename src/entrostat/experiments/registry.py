@@ -17,8 +17,8 @@ EXPERIMENTS: Registry[Callable[..., Path]] = Registry("experiment")
 # The budget leaves room past the 7 tokens of thought, answer and EOS. Later overrides win.
 THOUGHT_LEN, THOUGHT_BUDGET = 3, 12
 THOUGHT_LAB = (f"task.kwargs.thought_len={THOUGHT_LEN}", f"rollout.max_new_tokens={THOUGHT_BUDGET}")
-# ``base=RECIPE`` (schedules): the runs take that recipe's model, task, sampling and optimizer instead.
-BASE_SECTIONS = ("model", "task", "rollout", "optim")
+# ``base=RECIPE`` (schedules): the runs take that recipe's model, task, sampling, optimizer and evaluation instead.
+BASE_SECTIONS = ("model", "task", "rollout", "optim", "eval")
 
 
 def lab_or_base(overrides: list[str]) -> list[str]:
