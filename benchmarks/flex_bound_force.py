@@ -28,9 +28,8 @@ from pathlib import Path
 
 import torch
 
-from entrostat.experiments.asymmetry import probe_entropy
+from entrostat.experiments.asymmetry import draw_probe, probe_entropy
 from entrostat.recipes import build_config
-from entrostat.rollout.batch import generate_rollout
 from entrostat.train.trainer import Trainer
 
 SETTINGS = {"standard": ["loss.surrogate=ppo_clip"],
@@ -46,11 +45,9 @@ def entropy_change(overrides: list[str], seed: int, steps: int, probe=None):
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg, Path(run_dir))
         if probe is None:  # drawn once, from the start's policy
-            probe = generate_rollout(trainer.model, trainer.tokenizer,
-                                     trainer.task.problems("heldout", PROBE_PROMPTS, PROBE_SEED),
-                                     format_prompt=trainer.format_prompt, group_size=1, temperature=1.0,
-                                     max_new_tokens=cfg.rollout.max_new_tokens,
-                                     generator=torch.Generator().manual_seed(PROBE_SEED))
+            probe = draw_probe(trainer.model, trainer.tokenizer, trainer.format_prompt,
+                               trainer.task.problems("heldout", PROBE_PROMPTS, PROBE_SEED), cfg.rollout.max_new_tokens,
+                               torch.Generator().manual_seed(PROBE_SEED))
         before = probe_entropy(trainer.model, probe)
         for _ in range(steps):
             trainer.step()

@@ -62,6 +62,12 @@ def warmed_up_policy(seed: int, steps: int, overrides: list[str] | None = None):
     return trainer.model.eval(), trainer.tokenizer, trainer.format_prompt
 
 
+def draw_probe(model, tokenizer, format_prompt, problems, max_new_tokens: int, generator):
+    """The probe set: one completion per held-out problem, sampled once at T = 1 and teacher forced later."""
+    return generate_rollout(model, tokenizer, problems, format_prompt=format_prompt, group_size=1, temperature=1.0,
+                            max_new_tokens=max_new_tokens, generator=generator)
+
+
 @torch.no_grad()
 def probe_entropy(model, probe) -> float:
     """Mean exact token entropy of ``model`` on the probe's completions (teacher forced)."""
@@ -98,8 +104,7 @@ def run_asymmetry(seed: int, s: AsymmetrySettings | None = None, temperatures=TE
         base, tok, fmt = load_policy(model_name, seed=seed, progress=False, lab_recipe=lab_base_recipe(cfg))
     task = get_task("lab", thought_len=s.thought_len)
     gen = torch.Generator().manual_seed(seed)
-    probe = generate_rollout(base, tok, task.problems("heldout", s.probe_prompts, 10_000 + seed), format_prompt=fmt,
-                             group_size=1, temperature=1.0, max_new_tokens=s.max_new_tokens, generator=gen)
+    probe = draw_probe(base, tok, fmt, task.problems("heldout", s.probe_prompts, 10_000 + seed), s.max_new_tokens, gen)
     h0 = probe_entropy(base, probe)
     out = []
     for t in temperatures:
