@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     ap.add_argument("--recipe", default="grpo")
     ap.add_argument("overrides", nargs="*")
-    ns = ap.parse_args()
+    ns = ap.parse_intermixed_args()  # options may follow the overrides
     cfg = build_config(ns.recipe, ["eval.every=0", "log.checkpoint_every=0", "log.progress=false", *ns.overrides])
     run_dir = Path(ns.run_dir)
     run_dir.mkdir(parents=True, exist_ok=False)

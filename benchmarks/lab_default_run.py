@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--recipe", default="grpo", help="recipe to run (the default job is grpo)")
     ap.add_argument("--warm-cache", action="store_true", help="reuse $ENTROSTAT_CACHE (skip base-model pre-training)")
     ap.add_argument("overrides", nargs="*")
-    a = ap.parse_args()
+    a = ap.parse_intermixed_args()  # options may follow the overrides
     for seed in a.seeds:
         r = run(seed, a.overrides, fresh_cache=not a.warm_cache, recipe=a.recipe)
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}))

@@ -36,3 +36,35 @@ def test_recipe_overrides_round_trip_and_skip():
 def test_an_unknown_base_is_refused_by_name():
     with pytest.raises(ConfigError, match="recipe"):
         lab_or_base(["base=smollm3_rg"])
+
+
+@pytest.fixture
+def recorded_schedules(monkeypatch, tmp_path):
+    """Runs the schedules experiment with its training replaced by a recorder: (warm starts, run_group specs)."""
+    import entrostat.experiments.runs as runs
+
+    warm, specs = [], []
+    flat = [{"entropy": 1.0}] * 20
+    monkeypatch.setattr(runs, "warm_start", lambda run_dir, seed, steps, ov: warm.append(steps) or run_dir)
+    monkeypatch.setattr(runs, "run_group", lambda out, sp, seeds, ov: specs.extend(sp) or {
+        label: [flat for _ in seeds] for label, _, _ in sp})
+    monkeypatch.setattr("entrostat.report.plots.trajectories_figure", lambda *a, **k: None)
+    from entrostat.experiments.registry import schedules
+
+    return lambda *ov: (schedules(tmp_path, [0], list(ov)), warm, specs)
+
+
+def test_schedules_warm_up_by_default_and_warmup_0_starts_from_the_base(recorded_schedules):
+    from entrostat.experiments.registry import SCHEDULES_WARMUP
+
+    _, warm, specs = recorded_schedules()
+    assert warm == [SCHEDULES_WARMUP] and all(any("model.init_from" in o for o in extra) for _, _, extra in specs)
+    warm.clear(), specs.clear()
+    _, warm, specs = recorded_schedules("warmup=0")
+    assert warm == [] and not any("model.init_from" in o for _, _, extra in specs for o in extra)
+
+
+@pytest.mark.parametrize("bad", ["warmup=-1", "warmup=ten"])
+def test_schedules_refuse_a_warmup_that_is_not_a_count(recorded_schedules, bad):
+    with pytest.raises(ConfigError, match="warmup"):
+        recorded_schedules(bad)

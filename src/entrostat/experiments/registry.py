@@ -125,15 +125,24 @@ def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     on 2 of 3 seeds, with 0.02-nat peaks of its sampling noise). On the thought lab, or on ``base=RECIPE``'s model
     and task (``lab_or_base``), every run starting from the base after ``SCHEDULES_WARMUP`` GRPO steps
     (out_dir/warmup/seed-N): RL on an LLM starts from an instruct model that is already sharp, not from a
-    demonstrator's spread."""
+    demonstrator's spread. ``warmup=N`` sets those steps (``warmup=0``: from the base itself, e.g. an instruct
+    LLM with ``base=RECIPE``)."""
+    from entrostat.configbase import ConfigError
     from entrostat.experiments.runs import run_group, warm_start
     from entrostat.experiments.shapes import shape_check
     from entrostat.report.plots import trajectories_figure
 
-    overrides = lab_or_base(overrides)
-    for seed in seeds:
-        warm_start(out_dir / "warmup" / f"seed-{seed}", seed, SCHEDULES_WARMUP, overrides)
-    start = [f"model.init_from={out_dir / 'warmup'}/seed-{{seed}}"]
+    warmups = [o for o in overrides if o.startswith("warmup=")]
+    warmup = warmups[-1].split("=", 1)[1] if warmups else str(SCHEDULES_WARMUP)
+    if not warmup.isdigit():
+        raise ConfigError(f"warmup={warmup}: use a number of GRPO steps >= 0")
+    warmup = int(warmup)
+    overrides = lab_or_base([o for o in overrides if not o.startswith("warmup=")])
+    start = []
+    if warmup:
+        for seed in seeds:
+            warm_start(out_dir / "warmup" / f"seed-{seed}", seed, warmup, overrides)
+        start = [f"model.init_from={out_dir / 'warmup'}/seed-{{seed}}"]
     reference = ("grpo", "flex_id", [*start, "control.name=none", "loss.surrogate=ppo_clip"])
     runs = run_group(out_dir, [(n, n, start) for n in ("flex_id", "flex_did", "flex_od")] + [reference], seeds,
                      overrides)
