@@ -41,7 +41,7 @@ def test_an_unknown_base_is_refused_by_name():
 @pytest.fixture
 def recorded_schedules(monkeypatch, tmp_path):
     """Runs the schedules experiment with its training replaced by a recorder: (warm starts, run_group specs)."""
-    import entrostat.experiments.runs as runs
+    from entrostat.experiments import runs
 
     warm, specs = [], []
     flat = [{"entropy": 1.0}] * 20
