@@ -66,6 +66,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--start", help="run directory or checkpoint to start from (default: the base model)")
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ...")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--probe-prompts", type=int, default=128,
                     help="held-out prompts in the probe set (a small task may have fewer distinct ones)")
@@ -77,7 +78,7 @@ def main() -> None:
     changes: dict[str, list[float]] = {name: [] for name in SETTINGS}
     clipped: dict[str, list[float]] = {name: [] for name in SETTINGS}
     probe = None
-    for seed in range(a.seeds):
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
         for name, extra in SETTINGS.items():
             dh, clip, probe = entropy_change([*base, *extra], seed, a.steps, probe, a.probe_prompts)
             changes[name].append(dh)
