@@ -64,7 +64,7 @@ def test_schedules_warm_up_by_default_and_warmup_0_starts_from_the_base(recorded
     assert warm == [] and not any("model.init_from" in o for _, _, extra in specs for o in extra)
 
 
-@pytest.mark.parametrize("bad", ["warmup=-1", "warmup=ten"])
+@pytest.mark.parametrize("bad", ["warmup=-1", "warmup=ten", "warmup="])
 def test_schedules_refuse_a_warmup_that_is_not_a_count(recorded_schedules, bad):
     with pytest.raises(ConfigError, match="warmup"):
         recorded_schedules(bad)

@@ -26,11 +26,17 @@ def lab_or_base(overrides: list[str]) -> list[str]:
     ``BASE_SECTIONS`` (e.g. ``base=smollm2_rg``: an LLM, for a machine with a GPU); the rest follow and win."""
     from entrostat.recipes import recipe_overrides
 
-    bases = [o.split("=", 1)[1].strip() for o in overrides if o.startswith("base=")]
-    rest = [o for o in overrides if not o.startswith("base=")]
-    if not bases:
+    base, rest = pop_setting(overrides, "base")
+    if base is None:
         return [*THOUGHT_LAB, *rest]
-    return [*recipe_overrides(bases[-1], BASE_SECTIONS, skip=("model.init_from",)), *rest]
+    return [*recipe_overrides(base, BASE_SECTIONS, skip=("model.init_from",)), *rest]
+
+
+def pop_setting(overrides: list[str], key: str) -> tuple[str | None, list[str]]:
+    """(the value of an experiment's own ``key=VALUE`` among ``overrides``, the last one winning, or None; the
+    other overrides)."""
+    values = [o.split("=", 1)[1].strip() for o in overrides if o.startswith(f"{key}=")]
+    return (values[-1] if values else None), [o for o in overrides if not o.startswith(f"{key}=")]
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
@@ -132,12 +138,11 @@ def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     from entrostat.experiments.shapes import shape_check
     from entrostat.report.plots import trajectories_figure
 
-    warmups = [o for o in overrides if o.startswith("warmup=")]
-    warmup = warmups[-1].split("=", 1)[1] if warmups else str(SCHEDULES_WARMUP)
+    warmup, overrides = pop_setting(overrides, "warmup")
+    warmup = str(SCHEDULES_WARMUP) if warmup is None else warmup
     if not warmup.isdigit():
         raise ConfigError(f"warmup={warmup}: use a number of GRPO steps >= 0")
-    warmup = int(warmup)
-    overrides = lab_or_base([o for o in overrides if not o.startswith("warmup=")])
+    warmup, overrides = int(warmup), lab_or_base(overrides)
     start = []
     if warmup:
         for seed in seeds:
