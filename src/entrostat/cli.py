@@ -164,7 +164,8 @@ def _add_run_commands(sub) -> None:
     e.add_argument("name", help="experiment name: asymmetry, schedules, targets")
     e.add_argument("overrides", nargs="*",
                    help="key=value overrides for every run (schedules, targets); schedules also takes base=RECIPE: "
-                        "that recipe's model, task, sampling, optimizer and evaluation instead of the thought lab")
+                        "that recipe's model, task, sampling, optimizer and evaluation instead of the thought lab, and "
+                        "warmup=N: GRPO steps before the schedules start (default 40; 0: from the base itself)")
     e.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (base models) to average over")
     e.add_argument("--out", help="output directory (default runs/experiment-NAME)")
     e.set_defaults(func=cmd_experiment, positional_rest="overrides")
