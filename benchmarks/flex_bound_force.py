@@ -18,7 +18,9 @@ runs start from the base model. Other arguments are overrides of the ``flex_id``
 recipe (its learning rate, mini-batches and bounds), on the thought lab as the
 schedules experiment runs it, or ``base=RECIPE`` for that recipe's model and task
 (``experiments.registry.lab_or_base``), e.g. ``base=smollm2_rg``. It also prints the
-share of tokens each setting clipped: where no bound binds, the settings coincide.
+share of tokens each setting clipped: where no bound binds, the settings coincide. Each
+setting starts a fresh AdamW, whose first steps move the policy most, so these shares are
+above a long run's (thought lab, 1 epoch: 2.3 % here, 0.5–0.8 % over 200 steps).
 """
 
 from __future__ import annotations
