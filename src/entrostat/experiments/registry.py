@@ -138,11 +138,10 @@ def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     from entrostat.experiments.shapes import shape_check
     from entrostat.report.plots import trajectories_figure
 
-    warmup, overrides = pop_setting(overrides, "warmup")
-    warmup = str(SCHEDULES_WARMUP) if warmup is None else warmup
-    if not warmup.isdigit():
+    warmup, rest = pop_setting(overrides, "warmup")
+    if warmup is not None and not warmup.isdigit():
         raise ConfigError(f"warmup={warmup}: use a number of GRPO steps >= 0")
-    warmup, overrides = int(warmup), lab_or_base(overrides)
+    warmup, overrides = SCHEDULES_WARMUP if warmup is None else int(warmup), lab_or_base(rest)
     start = []
     if warmup:
         for seed in seeds:
