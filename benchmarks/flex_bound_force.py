@@ -32,14 +32,15 @@ from pathlib import Path
 
 import torch
 
+from entrostat.control.flex import MODE_WEIGHTS
 from entrostat.experiments.asymmetry import draw_probe, probe_entropy
 from entrostat.experiments.registry import lab_or_base
 from entrostat.recipes import build_config
 from entrostat.train.trainer import Trainer
 
 SETTINGS = {"standard": ["loss.surrogate=ppo_clip"],
-            "boost": ["loss.flex.weight_high=1", "loss.flex.weight_low=0"],
-            "suppress": ["loss.flex.weight_high=0", "loss.flex.weight_low=1"]}
+            **{mode: [f"loss.flex.weight_high={w_h}", f"loss.flex.weight_low={w_l}"]
+               for mode, (w_h, w_l) in MODE_WEIGHTS.items()}}
 PROBE_SEED = 777
 
 

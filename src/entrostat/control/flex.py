@@ -23,11 +23,14 @@ first measured entropy; it starts in "suppress" and a non-finite entropy is igno
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from entrostat.configbase import ConfigError
 from entrostat.control._common import measurement, number, step_counts
 from entrostat.control.base import CONTROLLERS, Controller
+
+# The two settings every schedule blends between, as (w_h, w_l): boost (E⁺, E⁻) = (H, ε_std), suppress (ε_std, M).
+MODE_WEIGHTS = {"boost": (1.0, 0.0), "suppress": (0.0, 1.0)}
 
 
 def flex_lambda(step: int, total_steps: int, phase_ratio: float = 0.5) -> float:
@@ -105,7 +108,7 @@ class FlexOD(Controller):
         self.last_entropy, self.last_tau = 0.0, 0.0
 
     def value(self) -> dict[str, float]:
-        w_h, w_l = (1.0, 0.0) if self.mode == "boost" else (0.0, 1.0)
+        w_h, w_l = MODE_WEIGHTS[self.mode]
         return {"flex_weight_high": w_h, "flex_weight_low": w_l}
 
     def tau_high(self, step: int, total_steps: int) -> float:
