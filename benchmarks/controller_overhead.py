@@ -13,7 +13,7 @@ import argparse
 import statistics
 import tempfile
 
-from entrostat.recipes import build_config
+from entrostat.config.recipes import build_config
 from entrostat.train.trainer import Trainer
 
 CONFIGS = {

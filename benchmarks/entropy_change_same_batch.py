@@ -28,11 +28,11 @@ from pathlib import Path
 import torch
 import yaml
 
-from entrostat.configbase import to_dict
+from entrostat.config.base import to_dict
 from entrostat.diagnostics import entropy_change_agreement, pearson, sign_agreement
 from entrostat.ops import masked_mean
-from entrostat.recipes import build_config
-from entrostat.train.metrics import MetricsLogger
+from entrostat.config.recipes import build_config
+from entrostat.rundir import MetricsLogger
 from entrostat.train.trainer import Trainer, lr_factor
 
 

@@ -35,7 +35,7 @@ import torch
 from entrostat.control.flex import MODE_WEIGHTS
 from entrostat.experiments.asymmetry import draw_probe, probe_entropy
 from entrostat.experiments.registry import lab_or_base
-from entrostat.recipes import build_config
+from entrostat.config.recipes import build_config
 from entrostat.train.trainer import Trainer
 
 SETTINGS = {"standard": ["loss.surrogate=ppo_clip"],

@@ -106,7 +106,7 @@ def rollout_batch(tok, fmt, prompts: int, group: int, length: int, vocab: int, s
 def train_step_seconds(model, batch, bf16: bool, repeats: int) -> tuple[float, float]:
     """(best forward+backward seconds, best AdamW step seconds) of the policy loss on ``batch``."""
     from entrostat.losses import LossConfig, Normalizer, PolicyInputs, policy_loss
-    from entrostat.train.forward import completion_logprobs
+    from entrostat.models.forward import completion_logprobs
 
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-7)
     norm, cfg = Normalizer.from_mask(batch.completion_mask), LossConfig()

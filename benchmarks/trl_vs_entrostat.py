@@ -40,7 +40,7 @@ import time
 
 import torch
 
-from entrostat.recipes import build_config
+from entrostat.config.recipes import build_config
 from entrostat.train.trainer import Trainer
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from entrostat.recipes import build_config, recipe_names
+from entrostat.config.recipes import build_config, recipe_names
 from entrostat.train.control import build_controllers
 
 

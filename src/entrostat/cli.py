@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from entrostat.configbase import ConfigError, describe, to_dict
+from entrostat.config.base import ConfigError, describe, to_dict
 from entrostat.models.loading import ModelLoadError
-from entrostat.train.scoring import RewardError
+from entrostat.tasks.scoring import RewardError
 from entrostat.train.trainer import TrainingError
 
 
@@ -20,7 +20,7 @@ def _split(args: list[str]) -> tuple[str | None, list[str]]:
 
 
 def cmd_train(ns: argparse.Namespace) -> int:
-    from entrostat.recipes import build_config
+    from entrostat.config.recipes import build_config
     from entrostat.train import resume, train
 
     if ns.resume:
@@ -38,8 +38,8 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 
 def cmd_show_config(ns: argparse.Namespace) -> int:
-    from entrostat.recipes import build_config
-    from entrostat.train.config import RunConfig
+    from entrostat.config.recipes import build_config
+    from entrostat.config.run import RunConfig
 
     recipe, overrides = _split(ns.args)
     cfg = build_config(recipe, overrides)

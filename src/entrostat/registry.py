@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Callable, Generic, Iterator, TypeVar
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 
 T = TypeVar("T")
 

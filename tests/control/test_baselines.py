@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.control import build_controller
 
 

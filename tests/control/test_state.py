@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.control import ACTUATORS, CONTROLLERS, build_controller
 
 K = 60

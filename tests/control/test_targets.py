@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.control import build_target
 
 K = 100

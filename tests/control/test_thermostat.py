@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.control import ACTUATORS, build_controller, tracking_metrics
 from entrostat.control.thermostat import DEFAULTS, slope
 

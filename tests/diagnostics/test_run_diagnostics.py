@@ -39,7 +39,7 @@ def _write(tmp_path, records, extra_line=None):
 
 
 def test_metrics_file_name_matches_the_trainers():
-    from entrostat.train.run import METRICS_FILE
+    from entrostat.rundir import METRICS_FILE
 
     assert runs.METRICS_FILE == METRICS_FILE
 

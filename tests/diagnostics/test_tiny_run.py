@@ -10,7 +10,7 @@ import pytest
 
 from entrostat.cli import main
 from entrostat.diagnostics import QUADRANTS
-from entrostat.recipes import build_config
+from entrostat.config.recipes import build_config
 from entrostat.train import train
 
 

@@ -15,7 +15,7 @@ from entrostat.cli import main
 from entrostat.eval.target import resolve_target
 from entrostat.tasks.base import TASKS
 from entrostat.tasks.lab import LabTask
-from entrostat.train.metrics import read_metrics
+from entrostat.rundir import read_metrics
 
 LENIENT = "eval-test-lenient-lab"
 

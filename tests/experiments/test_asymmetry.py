@@ -50,7 +50,7 @@ def test_warmed_up_policy_has_trained():
 def test_asymmetry_experiment_rejects_unknown_settings(tmp_path):
     import pytest
 
-    from entrostat.configbase import ConfigError
+    from entrostat.config.base import ConfigError
     from entrostat.experiments import run_experiment
 
     with pytest.raises(ConfigError, match="warmup"):

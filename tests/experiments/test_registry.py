@@ -2,9 +2,9 @@
 
 import pytest
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.experiments.registry import THOUGHT_LAB, lab_or_base
-from entrostat.recipes import build_config, recipe_overrides
+from entrostat.config.recipes import build_config, recipe_overrides
 
 
 def test_without_base_the_runs_are_on_the_thought_lab_and_later_overrides_win():

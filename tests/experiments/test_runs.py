@@ -31,10 +31,10 @@ def test_run_group_tracking_and_figure(tmp_path, tiny_lab_overrides):
 def test_base_entropy_reads_the_runs_lab_and_the_thought_lab_pretrains_its_base(tiny_lab_overrides):
     from entrostat.experiments.runs import base_entropy
     from entrostat.models.loading import load_policy
-    from entrostat.recipes import build_config
+    from entrostat.config.recipes import build_config
     from entrostat.rollout.batch import generate_rollout
     from entrostat.tasks.base import get_task
-    from entrostat.train.config import lab_base_recipe
+    from entrostat.config.run import lab_base_recipe
 
     thought = tiny_lab_overrides + ["task.kwargs.thought_len=3", "rollout.max_new_tokens=10",
                                     "model.lab_recipe.steps=60", "model.lab_recipe.lr=0.01"]
@@ -51,8 +51,8 @@ def test_base_entropy_reads_the_runs_lab_and_the_thought_lab_pretrains_its_base(
 
 
 def test_lab_base_recipe_defaults_its_task_to_the_runs_task():
-    from entrostat.recipes import build_config
-    from entrostat.train.config import lab_base_recipe
+    from entrostat.config.recipes import build_config
+    from entrostat.config.run import lab_base_recipe
 
     assert lab_base_recipe(build_config("grpo", [])) == {}
     assert lab_base_recipe(build_config("grpo", ["task.kwargs.n_digits=7", "model.lab_recipe.steps=5"])) == {
@@ -64,7 +64,7 @@ def test_lab_base_recipe_defaults_its_task_to_the_runs_task():
 def test_runs_start_from_a_warm_start_per_seed(tmp_path, tiny_lab_overrides):
     from entrostat.experiments.runs import warm_start
     from entrostat.models.loading import load_policy
-    from entrostat.recipes import build_config
+    from entrostat.config.recipes import build_config
     from entrostat.train.trainer import Trainer
 
     over = tiny_lab_overrides + ["trainer.steps=2", "optim.lr=0.05", "loss.entropy_coef=0.5"]  # moves the weights

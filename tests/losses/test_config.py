@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from entrostat.configbase import ConfigError, describe, from_dict
-from entrostat.losses import LOSS_PRESETS, FlexConfig, LossConfig, loss_preset
+from entrostat.config.base import ConfigError, describe, from_dict
+from entrostat.config.recipes import load_recipe, loss_preset, recipe_names
+from entrostat.losses import FlexConfig, LossConfig
 from entrostat.registry import Registry, unknown_name_message
 
 
@@ -23,17 +24,16 @@ def test_defaults_are_those_of_the_spec():
     assert (f.b_high, f.a_high, f.b_low, f.a_low, f.eps_std) == (0.28, -0.18, 0.30, -0.20, 0.2)
 
 
-@pytest.mark.parametrize("name", sorted(LOSS_PRESETS))
+@pytest.mark.parametrize("name", recipe_names())
 def test_every_preset_builds_and_validates(name):
     c = loss_preset(name)
-    for key, value in LOSS_PRESETS[name].items():
-        assert getattr(c, key) == value
+    for key, value in load_recipe(name).get("loss", {}).items():
+        assert getattr(c, key) == (from_dict(FlexConfig, value) if key == "flex" else value)
     c.validate()
 
 
 def test_preset_values():
     assert (loss_preset("dapo").eps_high, loss_preset("dapo").dual_clip) == (0.28, 10.0)
-    assert (loss_preset("clip_cov_paper").eps_low, loss_preset("clip_cov_paper").eps_high) == (1.0, 1.0)
     assert (loss_preset("kl_cov").surrogate, loss_preset("kl_cov").selection) == ("pg", "kl_cov")
     dr = loss_preset("dr_grpo")
     assert (dr.advantage, dr.aggregation) == ("dr_grpo", "seq-mean-token-sum-norm")
@@ -43,10 +43,10 @@ def test_preset_values():
 def test_preset_overrides_and_independent_copies():
     c = loss_preset("clip_cov", selection_scope="microbatch", dual_clip=None, eps_high=0.28)
     assert (c.selection, c.selection_scope, c.dual_clip, c.eps_high) == ("clip_cov", "microbatch", None, 0.28)
-    a, b = loss_preset("flex_clip"), loss_preset("flex_clip")
+    a, b = loss_preset("flex_id"), loss_preset("flex_id")
     a.flex.weight_high = 0.5  # a schedule mutating one run's config must not leak into another
     assert b.flex.weight_high == 1.0 and LossConfig().flex.weight_high == 1.0
-    assert loss_preset("flex_clip", flex={"b_high": 0.4}).flex == FlexConfig(b_high=0.4)
+    assert loss_preset("flex_id", flex={"b_high": 0.4}).flex == FlexConfig(b_high=0.4)
 
 
 def test_unknown_preset_lists_valid_names_and_suggests():
@@ -54,7 +54,7 @@ def test_unknown_preset_lists_valid_names_and_suggests():
         loss_preset("clipcov")
     msg = str(e.value)
     assert "did you mean 'clip_cov'" in msg
-    assert all(name in msg for name in LOSS_PRESETS)
+    assert all(name in msg for name in recipe_names())
 
 
 @pytest.mark.parametrize("key, suggestion", [("eps_hgih", "eps_high"), ("dualclip", "dual_clip"), ("kl_cov_coeff", "kl_cov_coef")])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from entrostat.config.recipes import loss_preset
 from entrostat.losses import (
     Normalizer,
     PolicyInputs,
     Selection,
     clip_cov_select,
     kl_cov_select,
-    loss_preset,
     policy_loss,
     token_covariance,
     top_entropy_select,

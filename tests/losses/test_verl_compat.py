@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from entrostat.config.recipes import loss_preset
 from entrostat.losses import (
     Normalizer,
     PolicyInputs,
-    loss_preset,
     policy_loss,
     select_tokens,
 )
@@ -132,7 +132,7 @@ def test_vanilla_equals_verl(eps_low, eps_high, c):
 # ---------------------------------------------------------------- clip_cov
 CLIP_COV_CASES = [
     dict(clip_cov_ratio=0.1),  # several tokens per micro-batch
-    dict(),  # the preset's ρ = 2e-4: one token per micro-batch
+    dict(clip_cov_ratio=2e-4),  # the paper's ρ = 2e-4: one token per micro-batch
     dict(clip_cov_ratio=0.05, clip_cov_lb=0.5, clip_cov_ub=3.0, eps_low=0.1, eps_high=0.28),
 ]
 

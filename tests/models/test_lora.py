@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.models.errors import ModelLoadError
 from entrostat.models.lab import build_lab_model, build_lab_tokenizer
 from entrostat.models.lora import apply_lora, checkpoint_weights, is_lora, load_checkpoint_weights, merge_lora
@@ -71,7 +71,7 @@ def test_mismatched_checkpoints_are_clear_errors():
 
 
 def test_lora_config_is_validated():
-    from entrostat.recipes import build_config
+    from entrostat.config.recipes import build_config
 
     assert build_config(None, ["model.lora={r: 4}"]).model.lora == {"r": 4}
     with pytest.raises(ConfigError, match="unknown key.*rank.*allowed: r, alpha, dropout, target_modules"):
@@ -87,7 +87,7 @@ def _records(run_dir):
 
 def test_lora_training_resume_and_eval(tmp_path, tiny_lab_overrides):
     from entrostat.eval.target import load_target_policy, resolve_target
-    from entrostat.recipes import build_config
+    from entrostat.config.recipes import build_config
     from entrostat.train import resume, train
 
     overrides = [*tiny_lab_overrides, "model.lora={r: 4, alpha: 8}", "log.checkpoint_every=1", "eval.every=0",

@@ -9,7 +9,7 @@ from entrostat.models.lab import build_lab_model, format_prompt
 from entrostat.rollout.batch import generate_rollout
 from entrostat.rollout.hf import sample_completions, sample_groups, tokenize_prompts
 from entrostat.tasks.base import Problem
-from entrostat.train.forward import completion_logprobs
+from entrostat.models.forward import completion_logprobs
 
 PROMPTS = ["13:385176=", "7:12=", "9:0123456789=", "5:4="]
 

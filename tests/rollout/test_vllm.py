@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.rollout.batch import generate_rollout
 from entrostat.rollout.vllm import (
     VLLMUnavailableError,
@@ -17,7 +17,7 @@ from entrostat.rollout.vllm import (
     sampling_params_kwargs,
 )
 from entrostat.tasks.base import Problem
-from entrostat.train.config import RolloutConfig
+from entrostat.config.run import RolloutConfig
 
 EOS, PAD = 2, 0
 HAS_VLLM_GPU = torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None

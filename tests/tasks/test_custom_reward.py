@@ -7,12 +7,12 @@ import textwrap
 
 import pytest
 
-from entrostat.configbase import ConfigError
-from entrostat.recipes import build_config
+from entrostat.config.base import ConfigError
+from entrostat.config.recipes import build_config
 from entrostat.tasks import get_task
 from entrostat.tasks.custom_reward import CustomRewardTask, load_reward
-from entrostat.train.config import TaskConfig
-from entrostat.train.scoring import RewardError, build_task, score_completions
+from entrostat.config.run import TaskConfig
+from entrostat.tasks.scoring import RewardError, build_task, score_completions
 from entrostat.train.trainer import Trainer
 
 MODULE = """

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from entrostat.configbase import ConfigError
-from entrostat.recipes import build_config
+from entrostat.config.base import ConfigError
+from entrostat.config.recipes import build_config
 from entrostat.tasks import get_task
-from entrostat.train.config import TaskConfig
-from entrostat.train.scoring import (
+from entrostat.config.run import TaskConfig
+from entrostat.tasks.scoring import (
     build_task,
     correct_mask,
     overlong_buffer,

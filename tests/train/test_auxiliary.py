@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from entrostat.losses import auxiliary_reinforce_loss
-from entrostat.recipes import build_config
+from entrostat.config.recipes import build_config
 from entrostat.rollout.merge import cat_rows
 from entrostat.tasks.base import register_task
 from entrostat.tasks.lab import LabTask

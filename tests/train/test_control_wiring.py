@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.losses.config import LossConfig
-from entrostat.recipes import build_config
+from entrostat.config.recipes import build_config
 from entrostat.train.control import apply_actuators
 from entrostat.train.trainer import Trainer
 

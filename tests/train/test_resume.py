@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from entrostat.train.metrics import TIMING_PREFIXES
+from entrostat.rundir import TIMING_PREFIXES
 
 STEPS = 8
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from entrostat.train.forward import completion_logprobs, prompt_runs
+from entrostat.models.forward import completion_logprobs, prompt_runs
 from entrostat.types import RolloutBatch
 
 
@@ -64,7 +64,7 @@ def test_same_values_and_gradients_as_one_pass_per_row(tiny_llama, group_sizes, 
 
 def test_a_trainer_step_agrees_with_and_without_sharing(tiny_lab_overrides, tmp_path):
     """One step from the same rollout (a later rollout may sample differently after a rounding-level change)."""
-    from entrostat.recipes import build_config
+    from entrostat.config.recipes import build_config
     from entrostat.train.trainer import Trainer
 
     recs = []

@@ -7,13 +7,13 @@ import math
 import pytest
 import torch
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.models.loading import ModelLoadError
-from entrostat.recipes import build_config
+from entrostat.config.recipes import build_config
 from entrostat.tasks.base import register_task
 from entrostat.tasks.lab import LabTask
 from entrostat.train import trainer as trainer_mod
-from entrostat.train.scoring import RewardError
+from entrostat.tasks.scoring import RewardError
 from entrostat.train.trainer import Trainer, TrainingError
 from entrostat.types import LossOutput
 

@@ -7,7 +7,7 @@ import inspect
 import math
 from typing import Any, Callable, Mapping
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 
 
 def call_checked(factory: Callable[..., Any], kwargs: Mapping[str, Any], what: str) -> Any:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.control._common import call_checked
 from entrostat.registry import Registry
 

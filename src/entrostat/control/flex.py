@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.control._common import measurement, number, step_counts
 from entrostat.control.base import CONTROLLERS, Controller
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Sequence
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.control._common import call_checked, number
 from entrostat.registry import Registry, unknown_name_message
 

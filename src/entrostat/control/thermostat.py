@@ -78,7 +78,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.control._common import (
     choice,
     clip,

@@ -28,7 +28,7 @@ from entrostat.diagnostics.law import (
     bootstrap_law,
     fit_entropy_law,
 )
-from entrostat.train.metrics import read_metrics
+from entrostat.rundir import read_metrics
 
 METRICS_FILE = "metrics.jsonl"
 DEFAULT_METRICS = ("eval/pass@1", "reward_mean")  # the first one a run has is used

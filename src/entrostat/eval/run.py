@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.eval.evaluate import sample_prompts, summarize
 from entrostat.eval.passk import default_ks, parse_ks
 from entrostat.eval.target import EvalTarget, load_target_policy
@@ -69,7 +69,7 @@ def evaluate_target(
     """
     import torch
 
-    from entrostat.train.scoring import build_task
+    from entrostat.tasks.scoring import build_task
 
     cfg = target.cfg
     temperature = cfg.eval.temperature if temperature is None else float(temperature)

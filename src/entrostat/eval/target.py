@@ -15,10 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from entrostat.train.config import RunConfig, lab_base_recipe, run_config_from
+from entrostat.config.run import RunConfig, lab_base_recipe, run_config_from
+from entrostat.rundir import CONFIG_FILE, WEIGHTS_FILE, checkpoints_dir, latest_checkpoint
 
-CONFIG_FILE = "config.yaml"
-WEIGHTS_FILE = "model.safetensors"
 BASE_WORDS = ("base", "lab")
 
 
@@ -46,9 +45,7 @@ def _read_config(run_dir: Path) -> RunConfig:
 
 
 def _latest(run_dir: Path) -> Path:
-    from entrostat.train.checkpoint import latest_checkpoint
-
-    found = latest_checkpoint(run_dir / "checkpoints")
+    found = latest_checkpoint(checkpoints_dir(run_dir))
     if found is None:
         raise FileNotFoundError(
             f"run directory {run_dir} has no checkpoints in {run_dir / 'checkpoints'} (was it trained with "
@@ -64,7 +61,7 @@ def resolve_target(spec: str) -> EvalTarget:
     Raises FileNotFoundError saying what was found instead and what to pass.
     """
     if spec in BASE_WORDS:
-        from entrostat.recipes import build_config
+        from entrostat.config.recipes import build_config
 
         return EvalTarget(label=spec, cfg=build_config(None, []), checkpoint=None)
     path = Path(spec).expanduser()

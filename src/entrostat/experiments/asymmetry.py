@@ -24,12 +24,12 @@ import torch
 from entrostat.losses import LossConfig, Normalizer, PolicyInputs, policy_loss
 from entrostat.models.loading import load_policy
 from entrostat.ops import masked_mean
-from entrostat.recipes import build_config
+from entrostat.config.recipes import build_config
 from entrostat.rollout.batch import generate_rollout
 from entrostat.tasks.base import get_task
-from entrostat.train.config import lab_base_recipe
-from entrostat.train.forward import completion_logprobs
-from entrostat.train.scoring import score_completions
+from entrostat.config.run import lab_base_recipe
+from entrostat.models.forward import completion_logprobs
+from entrostat.tasks.scoring import score_completions
 
 TEMPERATURES = (0.6, 0.8, 1.0, 1.2, 1.5)
 

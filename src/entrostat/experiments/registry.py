@@ -24,7 +24,7 @@ BASE_SECTIONS = ("model", "task", "rollout", "optim", "eval")
 def lab_or_base(overrides: list[str]) -> list[str]:
     """The runs' overrides: the thought lab, or with ``base=RECIPE`` among ``overrides`` that recipe's
     ``BASE_SECTIONS`` (e.g. ``base=smollm2_rg``: an LLM, for a machine with a GPU); the rest follow and win."""
-    from entrostat.recipes import recipe_overrides
+    from entrostat.config.recipes import recipe_overrides
 
     base, rest = pop_setting(overrides, "base")
     if base is None:
@@ -111,7 +111,7 @@ def _claimed_sign(temperature: float, sign: str, change: float) -> bool:
 
 def _key_values(overrides: list[str], valid: list[str]) -> dict[str, str]:
     """``key=value`` overrides of an experiment's own settings; an unknown key raises a ConfigError."""
-    from entrostat.configbase import ConfigError
+    from entrostat.config.base import ConfigError
 
     out = {}
     for item in overrides:
@@ -133,7 +133,7 @@ def schedules(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     (out_dir/warmup/seed-N): RL on an LLM starts from an instruct model that is already sharp, not from a
     demonstrator's spread. ``warmup=N`` sets those steps (``warmup=0``: from the base itself, e.g. an instruct
     LLM with ``base=RECIPE``)."""
-    from entrostat.configbase import ConfigError
+    from entrostat.config.base import ConfigError
     from entrostat.experiments.runs import run_group, warm_start
     from entrostat.experiments.shapes import shape_check
     from entrostat.report.plots import trajectories_figure

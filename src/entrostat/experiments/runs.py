@@ -7,18 +7,19 @@ from pathlib import Path
 import torch
 import yaml
 
-from entrostat.configbase import to_dict
+from entrostat.config.base import to_dict
 from entrostat.control.metrics import tracking_metrics
 from entrostat.control.targets import build_target
 from entrostat.models.loading import load_policy
 from entrostat.ops import masked_mean
-from entrostat.recipes import build_config
+from entrostat.config.recipes import build_config
 from entrostat.rollout.batch import generate_rollout
 from entrostat.tasks.base import get_task
-from entrostat.train.config import lab_base_recipe
-from entrostat.train.forward import completion_logprobs
-from entrostat.train.metrics import read_metrics
-from entrostat.train.run import CONFIG_FILE, METRICS_FILE, train
+from entrostat.config.run import lab_base_recipe
+from entrostat.models.forward import completion_logprobs
+from entrostat.rundir import read_metrics
+from entrostat.rundir import CONFIG_FILE, METRICS_FILE
+from entrostat.train.run import train
 
 
 # Settings that do not change what a run computes: a finished run that differs only in these is reused.

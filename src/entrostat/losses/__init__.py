@@ -10,7 +10,7 @@ from entrostat.losses.advantages import (
     group_ids_from_size,
 )
 from entrostat.losses.aggregation import AGGREGATIONS, Normalizer, aggregate
-from entrostat.losses.config import LOSS_PRESETS, FlexConfig, LossConfig, loss_preset
+from entrostat.losses.config import FlexConfig, LossConfig
 from entrostat.losses.objective import (
     PolicyInputs,
     auxiliary_reinforce_loss,
@@ -35,9 +35,9 @@ from entrostat.losses.surrogates import (
 )
 
 __all__ = [
-    "ADVANTAGES", "AGGREGATIONS", "KL_ESTIMATORS", "LOSS_PRESETS", "SURROGATES",
+    "ADVANTAGES", "AGGREGATIONS", "KL_ESTIMATORS", "SURROGATES",
     "ClipParams", "FlexBounds", "FlexConfig", "LossConfig", "Normalizer", "PolicyInputs", "Selection",
     "aggregate", "auxiliary_reinforce_loss", "clip_cov_select", "compute_advantages", "entropy_adv_shaping", "group_ids_from_size",
-    "importance_ratio", "kl_cov_select", "loss_preset", "needs_selection_prepass", "needs_token_entropy",
+    "importance_ratio", "kl_cov_select", "needs_selection_prepass", "needs_token_entropy",
     "policy_loss", "select_tokens", "token_covariance", "top_entropy_select",
 ]

@@ -1,6 +1,7 @@
-"""The loss configuration: one typed dataclass, validated, with presets named after the methods.
+"""The loss configuration: the core objective's own typed parameters, validated.
 
-Defaults are those of ALGORITHMS.md; the presets quote the papers (PAPERS.md).
+Defaults are those of ALGORITHMS.md. Presets are the YAML recipes (``entrostat.config.recipes.loss_preset``),
+which quote the papers (PAPERS.md).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from entrostat.configbase import ConfigError, doc, from_dict
+from entrostat.config.base import ConfigError, doc
 from entrostat.losses.advantages import ADVANTAGES
 from entrostat.losses.aggregation import AGGREGATIONS
 from entrostat.losses.regularizers import KL_ESTIMATORS
@@ -107,27 +108,3 @@ class LossConfig:
 def _check(at: str, name: str, value: Any, ok: bool, rule: str) -> None:
     if not ok:
         raise ConfigError(f"{at}{name} = {value!r} {rule}")
-
-
-# Method presets: overrides of LossConfig. Paper values are quoted in configs/*.yaml.
-LOSS_PRESETS: dict[str, dict[str, Any]] = {
-    "grpo": {},
-    "dr_grpo": {"advantage": "dr_grpo", "aggregation": "seq-mean-token-sum-norm"},
-    "dapo": {"eps_high": 0.28, "dual_clip": 10.0},
-    "entropy_bonus": {"entropy_coef": 1e-3},
-    "clip_cov": {"selection": "clip_cov"},
-    "clip_cov_paper": {"selection": "clip_cov", "eps_low": 1.0, "eps_high": 1.0},
-    "kl_cov": {"selection": "kl_cov", "surrogate": "pg"},
-    "gppo": {"surrogate": "gppo", "eps_high": 0.28, "dual_clip": 10.0, "positive_nll_coef": 0.1},
-    "ce_gppo": {"surrogate": "ce_gppo", "beta1": 0.5, "beta2": 1.0},
-    "flex_clip": {"surrogate": "flex_clip"},
-    "top_entropy": {"selection": "top_entropy", "eps_high": 0.28, "dual_clip": 10.0},
-    "entropy_adv": {"entropy_adv": True},
-}
-
-
-def loss_preset(name: str, **overrides: Any) -> LossConfig:
-    """The LossConfig of a named method (``grpo``, ``kl_cov``, ...), with field overrides."""
-    if name not in LOSS_PRESETS:
-        raise ConfigError(unknown_name_message("loss preset", name, sorted(LOSS_PRESETS)))
-    return from_dict(LossConfig, {**LOSS_PRESETS[name], **overrides})

@@ -13,10 +13,8 @@ from typing import Any
 
 import yaml
 
-from entrostat.train.metrics import read_metrics
+from entrostat.rundir import CONFIG_FILE, METRICS_FILE, read_metrics
 
-METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "config.yaml"
 _PASS_AT = re.compile(r"^(?:eval/)?pass@(\d+)$")
 
 

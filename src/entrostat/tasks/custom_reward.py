@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.tasks.base import Problem, Task
 
 RewardFn = Callable[[Problem, str], float]

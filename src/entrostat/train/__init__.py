@@ -1,6 +1,6 @@
 """The built-in trainer: one machine, CPU or one GPU (see trainer.py for the step)."""
 
-from entrostat.train.config import RunConfig
+from entrostat.config.run import RunConfig
 from entrostat.train.run import resume, train
 from entrostat.train.trainer import Trainer, TrainingError
 

@@ -14,7 +14,7 @@ import torch
 
 from entrostat.losses.advantages import compute_advantages
 from entrostat.rollout.merge import cat_rows
-from entrostat.train.scoring import correct_mask
+from entrostat.tasks.scoring import correct_mask
 from entrostat.types import RolloutBatch
 
 

@@ -21,8 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from entrostat.models.lora import checkpoint_weights, load_checkpoint_weights
-
-PREFIX = "step-"
+from entrostat.rundir import WEIGHTS_FILE, checkpoint_name, list_checkpoints
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
@@ -45,12 +44,12 @@ def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator])
 def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, state: dict[str, Any], keep: int = 2) -> Path:
     """Write ``ckpt_root/step-N`` atomically and prune older ones (keeping ``keep``)."""
     ckpt_root.mkdir(parents=True, exist_ok=True)
-    final = ckpt_root / f"{PREFIX}{step:08d}"
-    tmp = ckpt_root / f".tmp-{PREFIX}{step:08d}-{os.getpid()}"
+    final = ckpt_root / checkpoint_name(step)
+    tmp = ckpt_root / f".tmp-{checkpoint_name(step)}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    save_file(checkpoint_weights(model), str(tmp / "model.safetensors"))  # a LoRA model: its adapters only
+    save_file(checkpoint_weights(model), str(tmp / WEIGHTS_FILE))  # a LoRA model: its adapters only
     torch.save(state, tmp / "state.pt")
     _fsync_dir(tmp)
     if final.exists():
@@ -80,21 +79,9 @@ def _fsync_dir(path: Path) -> None:
         pass
 
 
-def list_checkpoints(ckpt_root: Path) -> list[Path]:
-    """Complete checkpoints, oldest first (temporary directories are ignored)."""
-    if not ckpt_root.is_dir():
-        return []
-    return sorted(p for p in ckpt_root.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
-
-
-def latest_checkpoint(ckpt_root: Path) -> Path | None:
-    found = list_checkpoints(ckpt_root)
-    return found[-1] if found else None
-
-
 def load_checkpoint(path: Path, model: torch.nn.Module) -> dict[str, Any]:
     """Load weights into ``model`` and return the saved state dict."""
-    load_checkpoint_weights(model, load_file(str(path / "model.safetensors")))
+    load_checkpoint_weights(model, load_file(str(path / WEIGHTS_FILE)))
     return torch.load(path / "state.pt", weights_only=False)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.control import build_controller
 from entrostat.control.base import Controller
 from entrostat.losses.config import LossConfig

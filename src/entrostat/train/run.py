@@ -7,13 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from entrostat.configbase import to_dict
-from entrostat.train.config import RunConfig, run_config_from
-from entrostat.train.metrics import MetricsLogger
+from entrostat.config.base import to_dict
+from entrostat.config.run import RunConfig, run_config_from
+from entrostat.rundir import CONFIG_FILE, METRICS_FILE, MetricsLogger
 from entrostat.train.trainer import Trainer
-
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.jsonl"
 
 
 def resolve_run_dir(cfg: RunConfig) -> Path:

@@ -35,17 +35,18 @@ from entrostat.models.lora import trainable_parameters
 from entrostat.ops import masked_mean
 from entrostat.rollout.batch import generate_rollout
 from entrostat.rollout.vllm import build_sampler
+from entrostat import rundir
 from entrostat.train import checkpoint as ckpt
 from entrostat.train.auxiliary import aepo_substitute, aux_prompt_count, positive_rows
-from entrostat.train.config import RunConfig, lab_base_recipe
+from entrostat.config.run import RunConfig, lab_base_recipe
 from entrostat.train.control import (
     apply_actuators,
     build_controllers,
     controller_values,
     update_controllers,
 )
-from entrostat.train.forward import completion_logprobs
-from entrostat.train.scoring import build_task, correct_mask, score_rollout
+from entrostat.models.forward import completion_logprobs
+from entrostat.tasks.scoring import build_task, correct_mask, score_rollout
 from entrostat.types import RolloutBatch
 
 
@@ -379,13 +380,13 @@ class Trainer:
         ckpt.set_rng_state(state["rng"], self.generators)
 
     def save(self) -> Path:
-        return ckpt.save_checkpoint(self.run_dir / "checkpoints", self.step_idx, self.model, self.state_dict(),
+        return ckpt.save_checkpoint(rundir.checkpoints_dir(self.run_dir), self.step_idx, self.model, self.state_dict(),
                                     keep=self.cfg.log.keep_checkpoints)
 
     def restore_latest(self) -> bool:
-        root = self.run_dir / "checkpoints"
+        root = rundir.checkpoints_dir(self.run_dir)
         ckpt.clean_temporaries(root)
-        found = ckpt.latest_checkpoint(root)
+        found = rundir.latest_checkpoint(root)
         if found is None:
             return False
         self.load_state_dict(ckpt.load_checkpoint(found, self.model))

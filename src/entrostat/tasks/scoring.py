@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 import torch
 
-from entrostat.configbase import ConfigError
+from entrostat.config.base import ConfigError
 from entrostat.tasks.base import Problem, Task, get_task
-from entrostat.train.config import TaskConfig
+from entrostat.config.run import TaskConfig
 from entrostat.types import RolloutBatch
 
 

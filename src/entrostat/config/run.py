@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from entrostat.configbase import ConfigError, doc
+from entrostat.config.base import ConfigError, doc
 from entrostat.losses.config import LossConfig
 
 
@@ -213,6 +213,6 @@ def lab_base_recipe(cfg: RunConfig) -> dict:
 
 
 def run_config_from(data: dict[str, Any]) -> RunConfig:
-    from entrostat.configbase import from_dict
+    from entrostat.config.base import from_dict
 
     return from_dict(RunConfig, data)

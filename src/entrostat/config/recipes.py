@@ -9,11 +9,12 @@ from typing import Any
 
 import yaml
 
-from entrostat.configbase import ConfigError, apply_overrides, from_dict, to_dict
+from entrostat.config.base import ConfigError, apply_overrides, from_dict, to_dict
 from entrostat.registry import unknown_name_message
-from entrostat.train.config import RunConfig
+from entrostat.config.run import RunConfig
+from entrostat.losses.config import LossConfig
 
-RECIPE_DIR = Path(__file__).parent / "configs"
+RECIPE_DIR = Path(__file__).parents[1] / "configs"
 DEFAULT_RECIPE = "grpo"
 
 
@@ -60,3 +61,10 @@ def recipe_overrides(recipe: str, sections: Iterable[str], skip: Iterable[str] =
     recipe on them; dotted keys in ``skip`` are left out."""
     data, skip = to_dict(build_config(recipe)), set(skip)
     return [f"{s}.{k}={json.dumps(v)}" for s in sections for k, v in data[s].items() if f"{s}.{k}" not in skip]
+
+
+def loss_preset(name: str, **overrides: Any) -> LossConfig:
+    """The loss section of recipe ``name`` (``grpo``, ``kl_cov``, ...; the YAML recipes are the only presets),
+    with field overrides."""
+    section = load_recipe(name).get("loss", {})
+    return from_dict(LossConfig, {**section, **overrides})

@@ -1,0 +1,94 @@
+"""The run directory: the one place that names its files, and the one reader / writer of its metrics.
+
+A run directory holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one JSON
+record per step, appended by ``MetricsLogger``) and ``checkpoints/step-NNNNNNNN/``, each
+with the weights in ``model.safetensors`` and the rest of the trainer's state beside them.
+train, eval, report, diagnostics and experiments all locate files through this module.
+It imports nothing above the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINT_PREFIX = "step-"
+WEIGHTS_FILE = "model.safetensors"
+TIMING_PREFIXES = ("time/", "throughput/")  # wall-clock figures: the only keys that differ between identical runs
+
+
+def config_path(run_dir: Path) -> Path:
+    return Path(run_dir) / CONFIG_FILE
+
+
+def metrics_path(run_dir: Path) -> Path:
+    return Path(run_dir) / METRICS_FILE
+
+
+def checkpoints_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / CHECKPOINTS_DIR
+
+
+def checkpoint_name(step: int) -> str:
+    return f"{CHECKPOINT_PREFIX}{step:08d}"
+
+
+def list_checkpoints(ckpt_root: Path) -> list[Path]:
+    """Complete checkpoints under ``ckpt_root``, oldest first (temporary ``.tmp-*`` directories are ignored)."""
+    if not ckpt_root.is_dir():
+        return []
+    return sorted(p for p in ckpt_root.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX))
+
+
+def latest_checkpoint(ckpt_root: Path) -> Path | None:
+    found = list_checkpoints(ckpt_root)
+    return found[-1] if found else None
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else (1e308 if v > 0 else -1e308)
+    return v
+
+
+class MetricsLogger:
+    """The one writer of metrics: appends records; on resume, drops records past the checkpoint's step first."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def truncate_after(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        keep = [r for r in read_metrics(self.path) if r.get("step", -1) <= step]
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            for r in keep:
+                f.write(json.dumps(r) + "\n")
+        tmp.replace(self.path)
+
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps({k: _clean(v) for k, v in record.items()}) + "\n")
+            f.flush()
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Records of a metrics.jsonl; a truncated or corrupt line is skipped (with a warning)."""
+    out = []
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                warnings.warn(f"{path}:{i}: skipping a truncated or corrupt metrics line", stacklevel=2)
+    return out
