@@ -11,7 +11,7 @@ from entrostat.config.base import ConfigError
 from entrostat.config.recipes import build_config
 from entrostat.tasks import get_task
 from entrostat.tasks.custom_reward import CustomRewardTask, load_reward
-from entrostat.config.run import TaskConfig
+from entrostat.tasks.config import TaskConfig
 from entrostat.tasks.scoring import RewardError, build_task, score_completions
 from entrostat.train.trainer import Trainer
 

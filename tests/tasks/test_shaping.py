@@ -8,7 +8,7 @@ import torch
 from entrostat.config.base import ConfigError
 from entrostat.config.recipes import build_config
 from entrostat.tasks import get_task
-from entrostat.config.run import TaskConfig
+from entrostat.tasks.config import TaskConfig
 from entrostat.tasks.scoring import (
     build_task,
     correct_mask,

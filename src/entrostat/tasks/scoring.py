@@ -20,7 +20,7 @@ import torch
 
 from entrostat.config.base import ConfigError
 from entrostat.tasks.base import Problem, Task, get_task
-from entrostat.config.run import TaskConfig
+from entrostat.tasks.config import TaskConfig
 from entrostat.types import RolloutBatch
 
 
