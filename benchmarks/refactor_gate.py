@@ -76,6 +76,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--recipes", default=",".join(RECIPES))
+    ap.add_argument("--src", type=Path, default=ROOT / "src", help="the source tree to test (default: this one)")
     args = ap.parse_args()
     recipes = [r for r in args.recipes.split(",") if r]
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,7 +94,7 @@ def main() -> int:
         elif args.against:
             ref = json.loads(args.against.read_text())
         print("this tree:", file=sys.stderr)
-        new = run_recipes(ROOT / "src", recipes, args.steps, args.seed, tmp / "runs-new")
+        new = run_recipes(args.src.resolve(), recipes, args.steps, args.seed, tmp / "runs-new")
     if args.save:
         args.save.write_text(json.dumps(new))
         print(f"wrote {args.save}")

@@ -5,7 +5,7 @@ trainer, controllers, diagnostics and reports are built from it. Specification:
 ``shared/design/ALGORITHMS.md``.
 """
 
-from entrostat.types import LossOutput, RolloutBatch, StepStats
+from entrostat.types import AuxRequest, LossOutput, RolloutBatch
 
 __version__ = "0.1.0"
-__all__ = ["LossOutput", "RolloutBatch", "StepStats", "__version__"]
+__all__ = ["AuxRequest", "LossOutput", "RolloutBatch", "__version__"]

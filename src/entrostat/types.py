@@ -65,29 +65,39 @@ class LossOutput:
     loss: torch.Tensor
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
 
+    def __iter__(self):
+        """``loss, metrics = objective(...)``."""
+        return iter((self.loss, self.metrics))
 
-@dataclass
-class StepStats:
-    """Floats describing one optimizer step; read by controllers and loggers.
 
-    ``entropy`` is the token-mean of exact token entropy over the step's rollout
-    batch (all ranks); ``nll`` the token-mean of −log π of sampled tokens.
+AUX_POSITIVES = ("reward", "group_advantage")  # AuxRequest.positives: which auxiliary rows count
+
+
+@dataclass(frozen=True)
+class AuxRequest:
+    """Extra samples a controller needs for the coming step: declared by the controller
+    (``Controller.aux_request``), fulfilled by the host (our trainer or an integration).
+
+    The host resamples the first ⌈P·``prompt_fraction``⌉ of the step's P prompts (at least one
+    group) at ``temperature``, scores them, and joins them to the step by the composition
+    ``compose`` registered in ``rollout.auxiliary.AUX_COMPOSITIONS``:
+
+    - ``substitute`` (AEPO, 2510.08141 v1–v6): the rows that count replace the first k rows of
+      the main batch with advantage 1, k = ⌊min(N_reg, #counted) · ``keep_frac``⌋, N_reg =
+      ``max_rows`` or ``max_rows_frac`` × the main batch's rows;
+    - ``additive`` (SCOPE-RL, v7): the rows join the objective as a separate REINFORCE term
+      on the rows that count, weighted by ``weight`` (α).
+
+    ``positives`` says which rows count: ``reward`` (the verifier's correct samples) or
+    ``group_advantage`` (GRPO group advantage > ``threshold``: correct in a mixed group).
     """
 
-    step: int
-    entropy: float = float("nan")
-    nll: float = float("nan")
-    reward_mean: float = float("nan")
-    pass_rate: float = float("nan")
-    clip_frac_low: float = 0.0
-    clip_frac_high: float = 0.0
-    covariance: float = float("nan")
-    response_length: float = float("nan")
-    truncation_rate: float = float("nan")
-    zero_adv_group_frac: float = float("nan")
-    extra: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, float]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        d.update(self.extra)
-        return d
+    temperature: float
+    prompt_fraction: float
+    compose: str
+    positives: str = "group_advantage"
+    threshold: float = 0.05
+    weight: float = 1.0
+    max_rows: int | None = None
+    max_rows_frac: float | None = None
+    keep_frac: float = 1.0

@@ -12,9 +12,9 @@ from entrostat.config.recipes import build_config
 from entrostat.rollout.merge import cat_rows
 from entrostat.tasks.base import register_task
 from entrostat.tasks.lab import LabTask
-from entrostat.train.auxiliary import aepo_substitute, aux_prompt_count, positive_rows
+from entrostat.rollout.auxiliary import aux_prompt_count, join_auxiliary, positive_rows
 from entrostat.train.trainer import Trainer
-from entrostat.types import RolloutBatch
+from entrostat.types import AuxRequest, RolloutBatch
 
 
 def _batch(rows: int, tp: int, t: int, rewards, group: int, fill: int) -> RolloutBatch:
@@ -34,6 +34,14 @@ def test_cat_rows_pads_prompts_left_and_completions_right():
     assert out.prompt_ids[2].tolist() == [0, 0, 9] and out.prompt_mask[2].tolist() == [0, 0, 1]
     assert out.completion_ids[0].tolist() == [7, 7, 0, 0] and out.completion_mask[0].tolist() == [1, 1, 0, 0]
     assert out.meta["texts"] == ["7", "7", "9", "9"]
+
+
+def aepo_substitute(main, aux, *, n_reg, keep_frac, pad_token_id):
+    """(batch, k) of AEPO's declared request, fulfilled through the ``substitute`` composition."""
+    req = AuxRequest(temperature=1.2, prompt_fraction=0.25, compose="substitute", max_rows=n_reg, keep_frac=keep_frac)
+    out = join_auxiliary(req, main, aux, pad_token_id)
+    assert out.extra is None and out.first_main_row == out.stats["aux/substituted"]
+    return out.batch, int(out.stats["aux/substituted"])
 
 
 def test_aepo_substitutes_positives_into_the_first_rows():

@@ -12,7 +12,7 @@ from entrostat.models.loading import ModelLoadError
 from entrostat.config.recipes import build_config
 from entrostat.tasks.base import register_task
 from entrostat.tasks.lab import LabTask
-from entrostat.train import trainer as trainer_mod
+from entrostat.train import update as update_mod
 from entrostat.tasks.scoring import RewardError
 from entrostat.train.trainer import Trainer, TrainingError
 from entrostat.types import LossOutput
@@ -92,13 +92,13 @@ def test_reward_that_raises_scores_zero_when_configured(tmp_path, tiny_lab_overr
 def test_nonfinite_loss_is_skipped_counted_and_stops_training(tmp_path, tiny_lab_overrides, monkeypatch):
     tr = make(tmp_path, tiny_lab_overrides, ["trainer.max_nonfinite_in_row=2"])
     before = {k: v.clone() for k, v in tr.model.state_dict().items()}
-    real = trainer_mod.policy_loss
+    real = update_mod.objective
 
     def nan_loss(*a, **k):
         out = real(*a, **k)
         return LossOutput(out.loss * float("nan"), out.metrics)
 
-    monkeypatch.setattr(trainer_mod, "policy_loss", nan_loss)
+    monkeypatch.setattr(update_mod, "objective", nan_loss)
     rec = tr.step()
     assert rec["nonfinite_skipped"] == 1 and tr.counters["nonfinite_skipped"] == 1
     assert all(torch.equal(before[k], v) for k, v in tr.model.state_dict().items())  # the update was skipped

@@ -131,21 +131,6 @@ class ControlConfig:
 
 
 @dataclass
-class AuxConfig:
-    prompt_fraction: float = doc(0.25, "AEPO: fraction of the step's prompts resampled at the auxiliary temperature (paper: 1/4)")
-    n_reg: int = doc(60, "AEPO N_reg: most positives substituted per step (paper: 60 of 2560 rows)")
-    n_reg_frac: float | None = doc(None, "AEPO N_reg as a fraction of the batch (overrides n_reg; paper: 60/2560)")
-    positive_threshold: float = doc(0.05, "group advantage above which a sample counts as positive (AEPO)")
-    positive_filter: str = doc("reward", "SCOPE-RL positives: reward (correct) or group_advantage")
-
-    def validate(self, where: str = "") -> None:
-        if self.positive_filter not in ("reward", "group_advantage"):
-            raise ConfigError(f"{where}.positive_filter = {self.positive_filter!r}: use reward or group_advantage")
-        if not 0 < self.prompt_fraction <= 1:
-            raise ConfigError(f"{where}.prompt_fraction = {self.prompt_fraction} must be in (0, 1]")
-
-
-@dataclass
 class RunConfig:
     recipe: str = doc("grpo", "recipe name (informational; written into the run directory)")
     model: ModelConfig = doc(ModelConfig(), "the policy model")
@@ -155,7 +140,6 @@ class RunConfig:
     optim: OptimConfig = doc(OptimConfig(), "optimiser")
     trainer: TrainerConfig = doc(TrainerConfig(), "loop structure")
     control: ControlConfig = doc(ControlConfig(), "entropy controller driving loss actuators each step")
-    aux: AuxConfig = doc(AuxConfig(), "auxiliary rollouts of AEPO / SCOPE-RL (used when the controller sets aux_temperature)")
     eval: EvalConfig = doc(EvalConfig(), "held-out evaluation")
     log: LogConfig = doc(LogConfig(), "outputs")
 
@@ -189,4 +173,8 @@ def lab_base_recipe(cfg: RunConfig) -> dict:
 def run_config_from(data: dict[str, Any]) -> RunConfig:
     from entrostat.config.base import from_dict
 
+    if "aux" in data:  # written before the controllers declared their auxiliary rollouts themselves
+        raise ConfigError("this config has an `aux` section, which is now part of the controller's arguments: "
+                          "move its keys (prompt_fraction, n_reg, n_reg_frac, positive_threshold, positive_filter) "
+                          "under control.kwargs")
     return from_dict(RunConfig, data)

@@ -12,6 +12,8 @@ A controller is a small stateful object that the trainer owns, never part of a l
   (checkpoints); a controller built with the same arguments and loaded from a
   state continues exactly like the original.
 - ``signals()`` — internal signals worth logging every step.
+- ``aux_request()`` — extra samples the next step needs (``types.AuxRequest``), or None. The host
+  fulfils the declaration (``rollout.auxiliary``); no trainer code knows the method.
 
 Step indexing (one rule for every controller): after ``update`` with
 ``stats["step"] = s``, ``value()`` is for the 0-based step k = s, and the target
@@ -21,16 +23,45 @@ k − 1 (the one-step delay of a rollout-then-update loop).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Mapping
 
 from entrostat.config.base import ConfigError
 from entrostat.control._common import call_checked
+from entrostat.losses.config import LossConfig
 from entrostat.registry import Registry
+from entrostat.types import AuxRequest
 
-ACTUATORS = (
-    "aux_temperature", "aux_alpha", "aux_keep_frac", "eps_low", "eps_high", "flex_weight_high", "flex_weight_low",
-    "beta1", "beta2", "entropy_coef", "clip_cov_ratio", "kl_cov_ratio",
-)
+Setter = Callable[[LossConfig, float], LossConfig]
+ACTUATORS: Registry[Setter | None] = Registry("actuator")
+"""Every actuator a controller may return: a loss actuator's setter applies it to the step's
+LossConfig; an auxiliary-rollout actuator (setter None) is fulfilled through ``aux_request``."""
+
+
+def _register_loss_field(name: str, field: str, flex: bool = False) -> None:
+    def setter(loss: LossConfig, value: float) -> LossConfig:
+        if flex:
+            return dataclasses.replace(loss, flex=dataclasses.replace(loss.flex, **{field: float(value)}))
+        return dataclasses.replace(loss, **{field: float(value)})
+
+    ACTUATORS.register(name)(setter)
+
+
+for _name in ("eps_low", "eps_high", "beta1", "beta2", "entropy_coef", "clip_cov_ratio", "kl_cov_ratio"):
+    _register_loss_field(_name, _name)
+_register_loss_field("flex_weight_high", "weight_high", flex=True)
+_register_loss_field("flex_weight_low", "weight_low", flex=True)
+for _name in ("aux_temperature", "aux_alpha", "aux_keep_frac"):
+    ACTUATORS.register(_name)(None)
+
+
+def apply_actuators(loss: LossConfig, values: Mapping[str, float]) -> LossConfig:
+    """``loss`` with this step's loss actuators applied (an unknown actuator raises ConfigError)."""
+    for name, value in values.items():
+        setter = ACTUATORS.get(name)
+        if setter is not None:
+            loss = setter(loss, value)
+    return loss
 
 
 class Controller:
@@ -51,6 +82,10 @@ class Controller:
 
     def signals(self) -> dict[str, float]:
         return {}
+
+    def aux_request(self) -> AuxRequest | None:
+        """The auxiliary rollout the next step needs (default: none)."""
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"controller": self.name}

@@ -12,10 +12,13 @@ from entrostat.losses.advantages import (
 from entrostat.losses.aggregation import AGGREGATIONS, Normalizer, aggregate
 from entrostat.losses.config import FlexConfig, LossConfig
 from entrostat.losses.objective import (
+    AuxiliaryInputs,
+    ObjectiveState,
     PolicyInputs,
     auxiliary_reinforce_loss,
     needs_selection_prepass,
     needs_token_entropy,
+    objective,
     policy_loss,
     select_tokens,
 )
@@ -36,8 +39,9 @@ from entrostat.losses.surrogates import (
 
 __all__ = [
     "ADVANTAGES", "AGGREGATIONS", "KL_ESTIMATORS", "SURROGATES",
-    "ClipParams", "FlexBounds", "FlexConfig", "LossConfig", "Normalizer", "PolicyInputs", "Selection",
+    "AuxiliaryInputs", "ClipParams", "FlexBounds", "FlexConfig", "LossConfig", "Normalizer", "ObjectiveState",
+    "PolicyInputs", "Selection",
     "aggregate", "auxiliary_reinforce_loss", "clip_cov_select", "compute_advantages", "entropy_adv_shaping", "group_ids_from_size",
     "importance_ratio", "kl_cov_select", "needs_selection_prepass", "needs_token_entropy",
-    "policy_loss", "select_tokens", "token_covariance", "top_entropy_select",
+    "objective", "policy_loss", "select_tokens", "token_covariance", "top_entropy_select",
 ]

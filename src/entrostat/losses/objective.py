@@ -1,4 +1,11 @@
-"""The one place that composes loss pieces into the policy objective of a (micro-)batch.
+"""The one place that composes loss pieces: ``objective``, the core API every host calls.
+
+``objective(inputs, loss_cfg, state) -> LossOutput`` (unpacks as ``loss, metrics``) takes plain
+tensors — per-token log-probs, old log-probs, advantages (or rewards + group ids), mask, token
+entropy, optional reference log-probs and correctness, and optional auxiliary rows — and knows
+no trainer: our trainer, the TRL and the veRL integrations all call it. ``state`` carries what
+the host computes over the whole optimizer step (all micro-batches and ranks): the normaliser
+and the token selection of the rows in this call.
 
 Flow per micro-batch: token advantages (with optional Entropy-Adv shaping) →
 surrogate → token selection (drop / KL-Cov penalty) → aggregation with the
@@ -19,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from entrostat.losses.advantages import entropy_adv_shaping
+from entrostat.losses.advantages import compute_advantages, entropy_adv_shaping
 from entrostat.losses.aggregation import Normalizer, aggregate
 from entrostat.losses.config import LossConfig
 from entrostat.losses.regularizers import KL_ESTIMATORS
@@ -37,15 +44,68 @@ from entrostat.types import LossOutput
 
 @dataclass(frozen=True)
 class PolicyInputs:
-    """Tensors of one micro-batch. ``logprobs`` / ``token_entropy`` carry gradients (T = 1)."""
+    """Tensors of one micro-batch. ``logprobs`` / ``token_entropy`` carry gradients (T = 1).
+
+    ``advantages`` may be None when ``rewards`` and ``group_ids`` are given: ``objective`` then
+    computes them with ``cfg.advantage`` (the call must hold whole groups).
+    """
 
     logprobs: torch.Tensor  # (B, T)
     old_logprobs: torch.Tensor  # (B, T)
-    advantages: torch.Tensor  # (B,) or (B, T)
+    advantages: torch.Tensor | None  # (B,) or (B, T)
     mask: torch.Tensor  # (B, T)
     token_entropy: torch.Tensor | None = None  # (B, T); needed by entropy bonus / Entropy-Adv / top_entropy
     ref_logprobs: torch.Tensor | None = None  # (B, T); needed when kl_coef > 0
     is_correct: torch.Tensor | None = None  # (B,) bool; needed when positive_nll_coef > 0
+    rewards: torch.Tensor | None = None  # (B,); with group_ids, instead of advantages
+    group_ids: torch.Tensor | None = None  # (B,)
+
+
+@dataclass(frozen=True)
+class AuxiliaryInputs:
+    """Rows of a declared auxiliary rollout joining the objective as an additive term (SCOPE-RL):
+    ``logprobs`` (B_aux, T) with gradient, ``mask`` (B_aux, T), ``counts`` (B_aux,) bool — the rows that
+    count — and the term's ``weight`` α."""
+
+    logprobs: torch.Tensor
+    mask: torch.Tensor
+    counts: torch.Tensor
+    weight: float
+
+
+@dataclass(frozen=True)
+class ObjectiveState:
+    """What the host computes over the whole optimizer step and passes in: the step's ``normalizer``
+    (default: from this call's mask, with Dr.GRPO's T_max = ``max_len``) and the ``selection`` rows of
+    this call (``select_tokens`` over the mini-batch, sliced; None: none, or microbatch scope)."""
+
+    normalizer: Normalizer | None = None
+    selection: Selection | None = None
+    max_len: int | None = None
+
+
+def objective(
+    x: PolicyInputs | None, cfg: LossConfig, state: ObjectiveState | None = None, aux: AuxiliaryInputs | None = None,
+) -> LossOutput:
+    """The objective of one call: the policy loss with its regularisers (``policy_loss``) for ``x``, plus
+    the additive auxiliary term for ``aux`` (``auxiliary_reinforce_loss``); either may be None (a host
+    may pass the auxiliary rows as a micro-batch of their own). Metrics are additive shares of the step's."""
+    state = state or ObjectiveState()
+    loss, metrics = None, {}
+    if x is not None:
+        if x.advantages is None:
+            if x.rewards is None or x.group_ids is None:
+                raise ValueError("objective needs advantages, or rewards and group_ids to compute them")
+            x = dataclasses.replace(x, advantages=compute_advantages(cfg.advantage, x.rewards, x.group_ids))
+        norm = state.normalizer or Normalizer.from_mask(x.mask, max_len=state.max_len)
+        loss, metrics = policy_loss(cfg, x, norm, state.selection)
+    if aux is not None:
+        term, aux_metrics = auxiliary_reinforce_loss(aux.logprobs, aux.mask, aux.counts, aux.weight)
+        loss = term if loss is None else loss + term
+        metrics = {**metrics, **aux_metrics}
+    if loss is None:
+        raise ValueError("objective needs policy inputs, auxiliary rows, or both")
+    return LossOutput(loss, metrics)
 
 
 def needs_token_entropy(cfg: LossConfig) -> bool:

@@ -1,22 +1,19 @@
-"""Wiring controllers into the trainer: build them, apply their actuators, feed them step stats.
+"""Wiring controllers into a host's step: build them, read their actuators and declared auxiliary
+rollouts, feed them the step's global statistics.
 
-The trainer is the one place that updates controllers (ARCHITECTURE.md); this module
-maps actuator names onto the loss configuration of the next step.
+The host (our trainer, or an integration) is the one place that updates controllers (ARCHITECTURE.md);
+what an actuator does to the loss is ``control.base.apply_actuators``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping
 
-from entrostat.config.base import ConfigError
 from entrostat.control import build_controller
-from entrostat.control.base import Controller
-from entrostat.losses.config import LossConfig
+from entrostat.control.base import Controller, apply_actuators
+from entrostat.types import AuxRequest
 
-LOSS_ACTUATORS = ("eps_low", "eps_high", "beta1", "beta2", "entropy_coef", "clip_cov_ratio", "kl_cov_ratio")
-FLEX_ACTUATORS = {"flex_weight_high": "weight_high", "flex_weight_low": "weight_low"}
-AUX_ACTUATORS = ("aux_temperature", "aux_alpha", "aux_keep_frac")
+__all__ = ["apply_actuators", "aux_requests", "build_controllers", "controller_values", "update_controllers"]
 
 
 def build_controllers(cfg: Any) -> dict[str, Controller]:
@@ -33,16 +30,9 @@ def controller_values(controllers: Mapping[str, Controller]) -> dict[str, float]
     return out
 
 
-def apply_actuators(loss: LossConfig, values: Mapping[str, float]) -> LossConfig:
-    """``loss`` with the actuator values of this step (unknown actuators raise)."""
-    direct = {k: float(v) for k, v in values.items() if k in LOSS_ACTUATORS}
-    flex = {FLEX_ACTUATORS[k]: float(v) for k, v in values.items() if k in FLEX_ACTUATORS}
-    unknown = set(values) - set(direct) - set(FLEX_ACTUATORS) - set(AUX_ACTUATORS)  # aux: see Trainer.auxiliary
-    if unknown:
-        raise ConfigError(f"the trainer cannot drive actuator(s) {sorted(unknown)}")
-    if not direct and not flex:
-        return loss
-    return dataclasses.replace(loss, **direct, flex=dataclasses.replace(loss.flex, **flex))
+def aux_requests(controllers: Mapping[str, Controller]) -> list[AuxRequest]:
+    """The auxiliary rollouts the controllers declare for the next step."""
+    return [r for r in (ctrl.aux_request() for ctrl in controllers.values()) if r is not None]
 
 
 def update_controllers(controllers: Mapping[str, Controller], record: Mapping[str, float], total_steps: int) -> dict[str, float]:
