@@ -27,4 +27,4 @@ def test_controller_drives_the_next_step(tmp_path, tiny_lab_overrides):
         rec = tr.step()
         coefs.append(rec["control/entropy_coef"])
     assert coefs == pytest.approx([0.0, 0.01, 0.02])  # H < H* = 5: the coefficient climbs by Δ each step
-    assert tr.loss_cfg.entropy_coef == pytest.approx(0.02)
+    assert tr.updater.loss_cfg.entropy_coef == pytest.approx(0.02)
