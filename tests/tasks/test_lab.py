@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from entrostat.config.base import ConfigError
 from entrostat.tasks import (
     TASKS,
     LabAnswer,
@@ -32,18 +33,20 @@ def _key(p: Problem):
 
 def test_registry_and_protocol(task):
     assert isinstance(task, LabTask) and isinstance(task, Task)
-    assert task.name == "lab" and TASKS["lab"] is LabTask
+    assert task.name == "lab" and TASKS.get("lab").factory is LabTask
     assert get_task("lab", n_digits=7).n_digits == 7
 
 
 def test_unknown_task_lists_valid_names():
-    with pytest.raises(ValueError, match=r"unknown task 'nope'.*valid task names: .*lab"):
+    with pytest.raises(ConfigError, match=r"unknown task 'nope'.*Valid task names: .*lab"):
         get_task("nope")
+    with pytest.raises(ConfigError, match=r"unknown task 'lba'; did you mean 'lab'\?"):
+        get_task("lba")
 
 
 def test_register_twice_is_an_error():
     with pytest.raises(ValueError, match="already registered"):
-        register_task("lab")(lambda: None)
+        register_task("lab")(LabTask)
 
 
 def test_problems_are_reproducible_and_distinct(task, problems):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 
@@ -55,7 +57,11 @@ def test_config_rejects_negative_weights():
 def test_format_reward_needs_a_task_format():
     from entrostat.tasks.base import register_task
 
-    @register_task("test_formatless")
+    @dataclass
+    class NoParams:
+        """Formatless takes no parameters."""
+
+    @register_task("test_formatless", params=NoParams)
     class Formatless:
         name = "test_formatless"
 

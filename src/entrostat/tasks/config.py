@@ -11,7 +11,7 @@ from entrostat.config.base import ConfigError, doc
 class TaskConfig:
     name: str = doc("lab", "task name from the task registry: lab (the built-in procedural task), reasoning_gym "
                     "(kwargs dataset, config), dataset (kwargs path, prompt_column, answer_column; math-verify)")
-    kwargs: dict = doc({}, "keyword arguments of the task constructor")
+    kwargs: dict = doc({}, "the task's parameters, typed by its params dataclass (lab: tasks.lab.LabParams)")
     train_seed: int = doc(0, "seed of the training prompt stream")
     heldout_seed: int = doc(10_000, "seed of the held-out prompts (a different stream from training)")
     reward_errors: str = doc("raise", "a reward function that raises: 'raise' fails the step naming the prompt; 'zero' scores 0 and counts it")

@@ -31,7 +31,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from entrostat.tasks.base import Problem, check_split, register_task
+from entrostat.config.base import ConfigError, doc
+from entrostat.tasks.base import Problem, check_heldout_fraction, check_split, register_task
 from entrostat.tasks.math_answers import (
     gold_answer,
     has_boxed,
@@ -159,11 +160,39 @@ def to_rows(records: list[dict], source: str, prompt_column: str, answer_column:
     return rows
 
 
+@dataclass
+class DatasetParams:
+    """The dataset task's parameters (``task.kwargs``)."""
+
+    path: str = doc("", "a .jsonl or .parquet file, a directory written by datasets' save_to_disk, or a hub name "
+                    "(openai/gsm8k)")
+    prompt_column: str = doc("prompt", "column holding the prompt text")
+    answer_column: str = doc("answer", "column holding the gold answer (a value, \\boxed{} text or '... #### 42')")
+    template: str = doc(DEFAULT_TEMPLATE, "the prompt shown, with {prompt} replaced by the row's prompt")
+    heldout_fraction: float = doc(0.1, "share of distinct prompts held out when there is no heldout_path, in (0, 1)")
+    heldout_path: str | None = doc(None, "the held-out split from its own file or directory (same forms as path)")
+    split: str = doc("train", "split of a DatasetDict or hub dataset to read")
+    heldout_split: str | None = doc(None, "split of heldout_path to read (default: split)")
+    subset: str | None = doc(None, "hub dataset configuration, e.g. main for openai/gsm8k")
+    split_seed: int = doc(0, "seed of the permutation that picks the held-out prompts")
+
+    def validate(self, where: str = "") -> None:
+        """ConfigError naming the field and what to write instead."""
+        if not self.path:
+            raise ConfigError(f"{where}.path is empty: set it to a .jsonl or .parquet file, a directory written by "
+                              "datasets' save_to_disk, or a hub name such as openai/gsm8k")
+        if "{prompt}" not in self.template:
+            raise ConfigError(f"{where}.template = {self.template!r} has no {{prompt}} placeholder; "
+                              "e.g. write '{prompt}\\nAnswer in \\\\boxed{}.'")
+        check_heldout_fraction(where, self.heldout_fraction)
+
+
 @register_task("dataset")
 class DatasetTask:
     """Prompts and answers from a jsonl / parquet / Hugging Face dataset, checked by math-verify (module docstring)."""
 
     name = "dataset"
+    Params = DatasetParams
 
     def __init__(
         self,
@@ -178,11 +207,9 @@ class DatasetTask:
         subset: str | None = None,
         split_seed: int = 0,
     ) -> None:
-        if "{prompt}" not in template:
-            raise ValueError(f"template {template!r} has no {{prompt}} placeholder; "
-                             "e.g. write '{prompt}\\nAnswer in \\\\boxed{}.'")
-        if not 0.0 < heldout_fraction < 1.0:
-            raise ValueError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}")
+        DatasetParams(path=path, prompt_column=prompt_column, answer_column=answer_column, template=template,
+                      heldout_fraction=heldout_fraction, heldout_path=heldout_path, split=split,
+                      heldout_split=heldout_split, subset=subset, split_seed=split_seed).validate(type(self).__name__)
         require_math_verify()
         self.template = template
         rows = to_rows(*read_records(path, split, subset), prompt_column, answer_column)

@@ -36,7 +36,8 @@ import random
 import re
 from dataclasses import dataclass
 
-from entrostat.tasks.base import Problem, check_split, register_task
+from entrostat.config.base import ConfigError, doc
+from entrostat.tasks.base import Problem, check_heldout_fraction, check_split, register_task
 
 _ANSWER_RE = re.compile(r"[0-9](?:\+[0-9])*")
 _THOUGHT_RE = re.compile(r"[a-z]*")
@@ -75,31 +76,48 @@ def canonical_terms(terms: list[int] | tuple[int, ...]) -> str:
     return "+".join(str(d) for d in sorted(terms))
 
 
+@dataclass
+class LabParams:
+    """The lab task's parameters (``task.kwargs``)."""
+
+    n_digits: int = doc(6, "distinct digits shown per prompt (more: more distractors); n_terms <= n_digits <= 10")
+    n_terms: int = doc(2, "digits an answer adds up (2 or more; 3 needs a three-term sum)")
+    min_solutions: int = doc(2, "fewest correct digit sets a prompt must have (larger: easier to hit)")
+    heldout_fraction: float = doc(0.2, "share of problems (by digit set and target) held out, in (0, 1)")
+    thought_len: int = doc(0, "letters of free 'thought' before the answer (0: no thought)")
+    thought_zipf: float = doc(1.2, "Zipf exponent of the thought letters (0: uniform)")
+
+    def validate(self, where: str = "") -> None:
+        """ConfigError naming the field and what to write instead."""
+        if not 2 <= self.n_terms <= self.n_digits <= 10:
+            raise ConfigError(f"{where}.n_terms = {self.n_terms}, {where}.n_digits = {self.n_digits}: need "
+                              "2 <= n_terms <= n_digits <= 10, e.g. n_terms 2 with n_digits 6")
+        if self.min_solutions < 1:
+            raise ConfigError(f"{where}.min_solutions = {self.min_solutions}: use 1 or more")
+        check_heldout_fraction(where, self.heldout_fraction)
+        if self.thought_len < 0 or int(self.thought_len) != self.thought_len:
+            raise ConfigError(f"{where}.thought_len = {self.thought_len}: use a whole number >= 0 (0: no thought)")
+        if self.thought_zipf < 0:
+            raise ConfigError(f"{where}.thought_zipf = {self.thought_zipf}: use an exponent >= 0 (0: uniform letters)")
+
+
 @register_task("lab")
 class LabTask:
     """Digit-sum lab task with several correct answers per prompt (see module docstring).
 
-    Difficulty: more ``n_digits`` means more distractors, ``n_terms=3`` needs a
-    three-term sum, larger ``min_solutions`` makes prompts easier to hit.
-    ``thought_len`` > 0 adds the free thought before the answer (module docstring).
+    Its keyword arguments are the fields of ``LabParams`` (harder: more ``n_digits``,
+    ``n_terms=3``, a smaller ``min_solutions``; ``thought_len`` > 0 adds the free thought).
     """
 
     name = "lab"
+    Params = LabParams
 
     def __init__(
         self, n_digits: int = 6, n_terms: int = 2, min_solutions: int = 2, heldout_fraction: float = 0.2,
         thought_len: int = 0, thought_zipf: float = 1.2,
     ) -> None:
-        if not 2 <= n_terms <= n_digits <= 10:
-            raise ValueError(f"need 2 <= n_terms <= n_digits <= 10, got n_terms={n_terms}, n_digits={n_digits}")
-        if min_solutions < 1:
-            raise ValueError(f"min_solutions must be >= 1, got {min_solutions}")
-        if not 0.0 < heldout_fraction < 1.0:
-            raise ValueError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}")
-        if thought_len < 0 or int(thought_len) != thought_len:
-            raise ValueError(f"thought_len must be a whole number >= 0, got {thought_len}")
-        if thought_zipf < 0:
-            raise ValueError(f"thought_zipf must be >= 0, got {thought_zipf}")
+        LabParams(n_digits=n_digits, n_terms=n_terms, min_solutions=min_solutions, heldout_fraction=heldout_fraction,
+                  thought_len=thought_len, thought_zipf=thought_zipf).validate(type(self).__name__)
         self.n_digits = n_digits
         self.n_terms = n_terms
         self.min_solutions = min_solutions

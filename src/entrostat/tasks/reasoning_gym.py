@@ -34,9 +34,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from entrostat.tasks.base import Problem, check_split, register_task
+from entrostat.config.base import ConfigError, doc
+from entrostat.tasks.base import Problem, check_heldout_fraction, check_split, register_task
 
 # Answer-format instructions; "direct" and "default" are reasoning-gym's own
 # system prompts (reasoning_gym.utils.SYSTEM_PROMPTS), given in the user turn here.
@@ -96,20 +99,43 @@ def _hash01(text: str) -> float:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") / 2**64
 
 
+@dataclass
+class ReasoningGymParams:
+    """The reasoning_gym task's parameters (``task.kwargs``); the dataset name and prompt_style are checked
+    against reasoning-gym when the task is built (that needs the package)."""
+
+    dataset: str = doc("basic_arithmetic", "reasoning-gym dataset name: basic_arithmetic, chain_sum, leg_counting, ...")
+    config: dict[str, Any] | None = doc(None, "that dataset's config fields, without seed and size")
+    prompt_style: str = doc("short", "answer-format line after the question: short (ours) or a reasoning-gym system "
+                            "prompt (default, direct, simple, chain_of_draft, DeepSeekZero)")
+    instruction: str | None = doc(None, "that line written out instead of prompt_style")
+    heldout_fraction: float = doc(0.2, "share of question texts held out, in (0, 1)")
+    partial_credit: bool = doc(False, "pass reasoning-gym's partial scores through (only 1 counts as correct)")
+    fallback: str = doc("none", "without <answer> tags: none (score 0) or last_number (the completion's last number)")
+
+    def validate(self, where: str = "") -> None:
+        """ConfigError naming the field and what to write instead."""
+        if self.config is not None and not isinstance(self.config, Mapping):
+            raise ConfigError(f"{where}.config = {self.config!r}: write a mapping of the dataset's config fields, "
+                              "e.g. {min_terms: 2, max_terms: 3}")
+        for key in ("seed", "size"):
+            if key in (self.config or {}):
+                raise ConfigError(f"{where}.config: leave out {key!r}; the task sets it per split and seed")
+        check_heldout_fraction(where, self.heldout_fraction)
+        if self.fallback not in ("none", "last_number"):
+            raise ConfigError(f"{where}.fallback = {self.fallback!r}: use 'none' (answer tags only) or 'last_number'")
+
+
 @register_task("reasoning_gym")
 class ReasoningGymTask:
     """A reasoning-gym dataset with its verifier (see the module docstring).
 
-    ``dataset``: a reasoning-gym name (``basic_arithmetic``, ``chain_sum``, ``leg_counting``, ...);
-    ``config``: that dataset's parameters (its config dataclass fields, without seed and size);
-    ``prompt_style``: the answer-format line after the question, ``short`` (ours) or one of
-    reasoning-gym's system prompts (``default``, ``direct``, ``simple``, ``chain_of_draft``,
-    ``DeepSeekZero``); ``instruction``: that line written out instead. The answer format is an
-    ``<answer>...</answer>`` pair (``follows_format``). ``heldout_fraction``: the share of question
-    texts held out; ``partial_credit`` and ``fallback``: see the module docstring.
+    Its keyword arguments are the fields of ``ReasoningGymParams``. The answer format is an
+    ``<answer>...</answer>`` pair (``follows_format``).
     """
 
     name = "reasoning_gym"
+    Params = ReasoningGymParams
 
     def __init__(
         self,
@@ -121,16 +147,12 @@ class ReasoningGymTask:
         partial_credit: bool = False,
         fallback: str = "none",
     ) -> None:
+        ReasoningGymParams(dataset=dataset, config=config, prompt_style=prompt_style, instruction=instruction,
+                           heldout_fraction=heldout_fraction, partial_credit=partial_credit,
+                           fallback=fallback).validate(type(self).__name__)
         rg = _rg()
         check_dataset_name(dataset)
         self.config = dict(config or {})
-        for key in ("seed", "size"):
-            if key in self.config:
-                raise ValueError(f"reasoning_gym config: leave out {key!r}; the task sets it per split and seed")
-        if not 0.0 < heldout_fraction < 1.0:
-            raise ValueError(f"heldout_fraction must be in (0, 1), got {heldout_fraction}")
-        if fallback not in ("none", "last_number"):
-            raise ValueError(f"fallback = {fallback!r}: use 'none' (answer tags only) or 'last_number'")
         self.fallback = fallback
         self.dataset = dataset
         self.instruction = instruction if instruction is not None else instruction_text(prompt_style)
