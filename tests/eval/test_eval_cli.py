@@ -13,13 +13,14 @@ import pytest
 
 from entrostat.cli import main
 from entrostat.eval.target import resolve_target
-from entrostat.tasks.base import TASKS
+from entrostat.tasks.base import register_task
 from entrostat.tasks.lab import LabTask
 from entrostat.rundir import read_metrics
 
 LENIENT = "eval-test-lenient-lab"
 
 
+@register_task(LENIENT)
 class LenientLab(LabTask):
     """Lab prompts; correct when the completion starts with a digit; canonical answer: that first character."""
 
@@ -28,13 +29,6 @@ class LenientLab(LabTask):
 
     def canonical(self, problem, completion):
         return completion[:1] or None
-
-
-@pytest.fixture(scope="module", autouse=True)
-def lenient_task():
-    TASKS[LENIENT] = LenientLab
-    yield
-    TASKS.pop(LENIENT, None)
 
 
 _RUN: dict = {}  # the run is trained once per session, by the first test that asks for it

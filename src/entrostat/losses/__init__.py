@@ -24,6 +24,7 @@ from entrostat.losses.objective import (
 )
 from entrostat.losses.regularizers import KL_ESTIMATORS
 from entrostat.losses.selections import (
+    SELECTIONS,
     Selection,
     clip_cov_select,
     kl_cov_select,
@@ -38,7 +39,7 @@ from entrostat.losses.surrogates import (
 )
 
 __all__ = [
-    "ADVANTAGES", "AGGREGATIONS", "KL_ESTIMATORS", "SURROGATES",
+    "ADVANTAGES", "AGGREGATIONS", "KL_ESTIMATORS", "SELECTIONS", "SURROGATES",
     "AuxiliaryInputs", "ClipParams", "FlexBounds", "FlexConfig", "LossConfig", "Normalizer", "ObjectiveState",
     "PolicyInputs", "Selection",
     "aggregate", "auxiliary_reinforce_loss", "clip_cov_select", "compute_advantages", "entropy_adv_shaping", "group_ids_from_size",

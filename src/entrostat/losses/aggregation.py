@@ -8,12 +8,15 @@ and gradient whatever the micro-batch size or number of ranks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
-from entrostat.registry import unknown_name_message
+from entrostat.registry import Registry
 
-AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
+# (masked per-token loss (B, T), bool mask (B, T), normaliser) -> the (micro-)batch's share of the step's loss
+Aggregation = Callable[[torch.Tensor, torch.Tensor, "Normalizer"], torch.Tensor]
+AGGREGATIONS: Registry[Aggregation] = Registry("aggregation")
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,26 @@ def aggregate(per_token_loss: torch.Tensor, mask: torch.Tensor, mode: str, norma
         )
     m = mask.bool()
     loss = torch.where(m, per_token_loss, torch.zeros((), dtype=per_token_loss.dtype, device=per_token_loss.device))
-    if mode == "token-mean":
-        return loss.sum() / max(normalizer.num_tokens, 1.0)
-    if mode == "seq-mean-token-mean":
-        per_seq = loss.sum(-1) / m.sum(-1).clamp(min=1).to(loss.dtype)
-        return per_seq.sum() / max(normalizer.num_seqs, 1.0)
-    if mode == "seq-mean-token-sum":
-        return loss.sum() / max(normalizer.num_seqs, 1.0)
-    if mode == "seq-mean-token-sum-norm":
-        return loss.sum() / max(normalizer.num_seqs * normalizer.max_len, 1.0)
-    raise ValueError(unknown_name_message("aggregation mode", mode, list(AGGREGATIONS)))
+    return AGGREGATIONS.get(mode)(loss, m, normalizer)
+
+
+@AGGREGATIONS.register("token-mean")
+def _token_mean(loss: torch.Tensor, m: torch.Tensor, norm: Normalizer) -> torch.Tensor:
+    return loss.sum() / max(norm.num_tokens, 1.0)
+
+
+@AGGREGATIONS.register("seq-mean-token-mean")
+def _seq_mean_token_mean(loss: torch.Tensor, m: torch.Tensor, norm: Normalizer) -> torch.Tensor:
+    per_seq = loss.sum(-1) / m.sum(-1).clamp(min=1).to(loss.dtype)
+    return per_seq.sum() / max(norm.num_seqs, 1.0)
+
+
+@AGGREGATIONS.register("seq-mean-token-sum")
+def _seq_mean_token_sum(loss: torch.Tensor, m: torch.Tensor, norm: Normalizer) -> torch.Tensor:
+    return loss.sum() / max(norm.num_seqs, 1.0)
+
+
+@AGGREGATIONS.register("seq-mean-token-sum-norm")
+def _seq_mean_token_sum_norm(loss: torch.Tensor, m: torch.Tensor, norm: Normalizer) -> torch.Tensor:
+    """Dr.GRPO: the constant T_max in place of each sequence's length."""
+    return loss.sum() / max(norm.num_seqs * norm.max_len, 1.0)

@@ -14,10 +14,10 @@ from entrostat.config.base import ConfigError, doc
 from entrostat.losses.advantages import ADVANTAGES
 from entrostat.losses.aggregation import AGGREGATIONS
 from entrostat.losses.regularizers import KL_ESTIMATORS
+from entrostat.losses.selections import SELECTIONS
 from entrostat.losses.surrogates import SURROGATES
 from entrostat.registry import unknown_name_message
 
-SELECTIONS = ("none", "clip_cov", "kl_cov", "top_entropy")
 SCOPES = ("minibatch", "microbatch")
 
 
@@ -58,7 +58,7 @@ class LossConfig:
     beta2: float = doc(1.0, "CE-GPPO β₂: gradient factor of high-clipped positive tokens (raising it raises entropy)")
     positive_nll_coef: float = doc(0.0, "coefficient of the mean NLL of correct responses added to the loss (Klear: 0.1)")
     flex: FlexConfig = doc(FlexConfig(), "flex_clip bounds")
-    selection: str = doc("none", "token selection: " + ", ".join(SELECTIONS))
+    selection: str = doc("none", "token selection: none, clip_cov, kl_cov, top_entropy (losses.SELECTIONS)")
     selection_scope: str = doc("minibatch", "where selections run: minibatch (invariant) or microbatch (veRL-compatible)")
     clip_cov_ratio: float = doc(2e-4, "Clip-Cov ρ: fraction of valid tokens whose gradient is dropped")
     clip_cov_lb: float = doc(1.0, "Clip-Cov lower covariance bound (strict)")
@@ -79,7 +79,7 @@ class LossConfig:
             ("advantage", self.advantage, ADVANTAGES.names()),
             ("surrogate", self.surrogate, SURROGATES.names()),
             ("aggregation", self.aggregation, list(AGGREGATIONS)),
-            ("selection", self.selection, list(SELECTIONS)),
+            ("selection", self.selection, ["none", *SELECTIONS.names()]),
             ("selection_scope", self.selection_scope, list(SCOPES)),
             ("kl_estimator", self.kl_estimator, KL_ESTIMATORS.names()),
         ):

@@ -31,6 +31,7 @@ from entrostat.losses.aggregation import Normalizer, aggregate
 from entrostat.losses.config import LossConfig
 from entrostat.losses.regularizers import KL_ESTIMATORS
 from entrostat.losses.selections import (
+    SELECTIONS,
     Selection,
     clip_cov_select,
     kl_cov_select,
@@ -148,23 +149,37 @@ def select_tokens(
     token_entropy: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> Selection:
-    """The selection of ``cfg.selection`` over one scope (all tensors (B, T) of that scope, detached)."""
+    """The selection of ``cfg.selection`` (a ``SELECTIONS`` entry) over one scope (all tensors (B, T) of
+    that scope, detached)."""
     if cfg.selection == "none":
         return Selection()
     adv = token_advantages(cfg, advantages, mask, token_entropy)
-    if cfg.selection == "top_entropy":
-        if token_entropy is None:
-            raise ValueError("selection top_entropy needs token_entropy (B, T)")
-        return Selection(drop=top_entropy_select(token_entropy, mask, cfg.top_entropy_rho))
+    return SELECTIONS.get(cfg.selection)(cfg, adv, logprobs, old_logprobs, mask, token_entropy, generator)
+
+
+@SELECTIONS.register("top_entropy")
+def _top_entropy(cfg: LossConfig, adv, logprobs, old_logprobs, mask, token_entropy, generator) -> Selection:
+    """The 80/20 rule (2506.01939): only the highest-entropy tokens keep their gradient."""
+    if token_entropy is None:
+        raise ValueError("selection top_entropy needs token_entropy (B, T)")
+    return Selection(drop=top_entropy_select(token_entropy, mask, cfg.top_entropy_rho))
+
+
+@SELECTIONS.register("kl_cov")
+def _kl_cov(cfg: LossConfig, adv, logprobs, old_logprobs, mask, token_entropy, generator) -> Selection:
+    """KL-Cov (2505.22617): the top-k covariance tokens get a |log r| penalty."""
+    return Selection(penalize=kl_cov_select(token_covariance(adv, logprobs, mask), mask, cfg.kl_cov_ratio))
+
+
+@SELECTIONS.register("clip_cov")
+def _clip_cov(cfg: LossConfig, adv, logprobs, old_logprobs, mask, token_entropy, generator) -> Selection:
+    """Clip-Cov (2505.22617): a random share of the not-yet-clipped tokens with covariance in (lb, ub)
+    lose their gradient."""
     cov = token_covariance(adv, logprobs, mask)
-    if cfg.selection == "kl_cov":
-        return Selection(penalize=kl_cov_select(cov, mask, cfg.kl_cov_ratio))
-    if cfg.selection != "clip_cov":
-        raise ValueError(f"unknown selection {cfg.selection!r}; valid: none, clip_cov, kl_cov, top_entropy")
     sur = _surrogate(cfg, logprobs.detach(), old_logprobs, adv.detach())
     clipped = sur.clipped_low | sur.clipped_high  # "already PPO-clipped" as veRL's pg2 > pg1
-    drop = clip_cov_select(cov, mask, clipped, cfg.clip_cov_ratio, cfg.clip_cov_lb, cfg.clip_cov_ub, generator)
-    return Selection(drop=drop)
+    return Selection(drop=clip_cov_select(cov, mask, clipped, cfg.clip_cov_ratio, cfg.clip_cov_lb, cfg.clip_cov_ub,
+                                          generator))
 
 
 def _validate(x: PolicyInputs) -> None:

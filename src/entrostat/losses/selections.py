@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
+from entrostat.registry import Registry
+
+
+
+# name -> (cfg, token advantages, logprobs, old_logprobs, mask, token_entropy, generator) -> Selection; the
+# entries are registered in losses.objective, which owns the surrogate Clip-Cov consults. "none" selects nothing.
+SELECTIONS: Registry[Callable[..., "Selection"]] = Registry("selection")
 
 @dataclass(frozen=True)
 class Selection:
