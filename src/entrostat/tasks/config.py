@@ -32,3 +32,7 @@ class TaskConfig:
         if self.reward is not None and (not isinstance(self.reward, str) or self.reward.count(":") != 1):
             raise ConfigError(f"{where}.reward = {self.reward!r}: write it as 'package.module:function', "
                               "e.g. mypkg.rewards:score")
+        import entrostat.tasks  # noqa: F401  (the built-in tasks register themselves)
+        from entrostat.tasks.base import task_params
+
+        task_params(self.name, self.kwargs)  # a task.kwargs typo is refused before any model loads
