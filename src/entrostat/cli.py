@@ -11,6 +11,8 @@ import yaml
 from entrostat.config.base import ConfigError, describe, to_dict
 from entrostat.models.loading import ModelLoadError
 from entrostat.tasks.scoring import RewardError
+from entrostat.rundir import RunDirLocked
+from entrostat.train.run import TrainingInterrupted
 from entrostat.train.trainer import TrainingError
 
 
@@ -22,6 +24,7 @@ def _split(args: list[str]) -> tuple[str | None, list[str]]:
 def cmd_train(ns: argparse.Namespace) -> int:
     from entrostat.config.recipes import build_config
     from entrostat.train import resume, train
+    from entrostat.train.run import run_summary
 
     if ns.resume:
         if ns.args:
@@ -33,7 +36,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
         if ns.quiet:
             cfg.log.progress = False
         out = train(cfg, Path(ns.run_dir) if ns.run_dir else None)
-    print(f"run directory: {out}")
+    print(run_summary(out))
     return 0
 
 
@@ -239,9 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     ns = parse(argv)
     try:
         return ns.func(ns)
-    except (ConfigError, FileNotFoundError, FileExistsError, ModelLoadError, TrainingError, RewardError) as exc:
+    except (ConfigError, FileNotFoundError, FileExistsError, ModelLoadError, TrainingError, RewardError,
+            RunDirLocked) as exc:
         print(f"entrostat: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as exc:
+        print(f"entrostat: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("entrostat: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

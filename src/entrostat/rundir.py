@@ -20,6 +20,7 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
 WEIGHTS_FILE = "model.safetensors"
+LOCK_FILE = ".lock"
 TIMING_PREFIXES = ("time/", "throughput/")  # wall-clock figures: the only keys that differ between identical runs
 
 
@@ -92,3 +93,43 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 warnings.warn(f"{path}:{i}: skipping a truncated or corrupt metrics line", stacklevel=2)
     return out
+
+
+class RunDirLocked(RuntimeError):
+    """Another process holds the run directory."""
+
+
+class RunLock:
+    """An exclusive lock on a run directory (``.lock``, flock'd), held while a process trains in it.
+
+    Two ``entrostat train --resume RUN`` started together would both append to one metrics file; the
+    second now stops at once, naming the first one's pid. The lock dies with its process (kill -9 too).
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        import fcntl
+        import os
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunDirLocked(f"{self.path.parent} is in use by another entrostat process (pid {holder}); "
+                               "wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
