@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from entrostat.rundir import TIMING_PREFIXES
+from entrostat.train.checkpoint import CHECKPOINT_FILES, MANIFEST_FILE
 
 STEPS = 8
 
@@ -41,7 +42,7 @@ def _steps_logged(path: Path) -> int:
 def _assert_only_complete_checkpoints(run_dir: Path) -> None:
     for p in (run_dir / "checkpoints").iterdir():
         if p.name.startswith("step-"):
-            assert (p / "model.safetensors").is_file() and (p / "state.pt").is_file(), p
+            assert all((p / name).is_file() for name in (*CHECKPOINT_FILES, MANIFEST_FILE)), p
 
 
 @pytest.mark.slow
