@@ -158,6 +158,9 @@ class RunConfig:
                 f"trainer.micro_batch_size = {micro} does not divide the mini-batch of {rows // mb} rows; "
                 "pick a divisor (or 0 for the whole mini-batch)"
             )
+        from entrostat.config.checks import check_effects  # it asks the controllers, which sit above config
+
+        check_effects(self)
 
 
 def lab_base_recipe(cfg: RunConfig) -> dict:

@@ -3,20 +3,36 @@
 Controllers are small stateful objects the trainer owns (``base.Controller``);
 they are registered by name in ``CONTROLLERS`` and built with
 ``build_controller(name, **kwargs)``. Importing this package registers them all.
+
+Each controller class types its parameters in a frozen dataclass, its ``Params``
+(``ThermostatParams``, ...): fields with ``doc(default, help)``, ``validate(where)``,
+and ``actuators``, the names its ``value()`` returns. ``controller_actuators(name,
+kwargs)`` answers that from the parameters alone, before any controller is built.
 """
 
 from entrostat.control import adaptive_entropy, aepo, flex, scope_rl, thermostat  # noqa: F401  (registrations)
-from entrostat.control.adaptive_entropy import AdaptiveEntropy
+from entrostat.control.actuators import controller_actuators, declares_auxiliary_rollout
+from entrostat.control.adaptive_entropy import AdaptiveEntropy, AdaptiveEntropyParams
 from entrostat.control.aepo import AEPO
 from entrostat.control.base import ACTUATORS, CONTROLLERS, Controller, build_controller
-from entrostat.control.flex import FlexOD, FlexSchedule, flex_lambda, flex_weights
+from entrostat.control.flex import (
+    FlexDID,
+    FlexID,
+    FlexOD,
+    FlexODParams,
+    FlexSchedule,
+    FlexScheduleParams,
+    flex_lambda,
+    flex_weights,
+)
 from entrostat.control.metrics import tracking_metrics
 from entrostat.control.scope_rl import ScopeRL
 from entrostat.control.targets import TARGETS, Target, build_target
-from entrostat.control.thermostat import Thermostat
+from entrostat.control.thermostat import Thermostat, ThermostatParams
 
 __all__ = [
-    "ACTUATORS", "CONTROLLERS", "Controller", "build_controller", "TARGETS", "Target", "build_target",
-    "tracking_metrics", "AdaptiveEntropy", "AEPO", "FlexOD", "FlexSchedule", "flex_lambda", "flex_weights",
-    "ScopeRL", "Thermostat",
+    "ACTUATORS", "CONTROLLERS", "Controller", "build_controller", "controller_actuators", "declares_auxiliary_rollout",
+    "TARGETS", "Target", "build_target", "tracking_metrics", "AdaptiveEntropy", "AdaptiveEntropyParams", "AEPO",
+    "FlexDID", "FlexID", "FlexOD", "FlexODParams", "FlexSchedule", "FlexScheduleParams", "flex_lambda",
+    "flex_weights", "ScopeRL", "Thermostat", "ThermostatParams",
 ]

@@ -1,13 +1,60 @@
-"""Small helpers shared by the controllers and target schedules: checked construction, stats, validation."""
+"""Small helpers shared by the controllers and target schedules: typed parameters, checked construction, stats,
+validation."""
 
 from __future__ import annotations
 
 import difflib
 import inspect
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
-from entrostat.config.base import ConfigError
+from entrostat.config.base import ConfigError, from_dict
+
+P = TypeVar("P")
+KWARGS_WHERE = "control.kwargs"  # where a controller's keyword arguments live in the run config
+
+
+def typed_params(cls: type[P], params: P | None, kwargs: Mapping[str, Any]) -> P:
+    """A controller's validated parameters: ``params`` as given, or the ``cls`` built from keyword arguments.
+
+    Keyword arguments (``control.kwargs``; what ``build_controller`` passes) go through ``from_dict``: an
+    unknown key gets a did-you-mean, a wrong type a ConfigError naming ``control.kwargs.<key>``, and the
+    result is validated there. A params object built in Python is validated here, its errors named after it.
+    """
+    if params is None:
+        return from_dict(cls, dict(kwargs), KWARGS_WHERE)
+    if kwargs:
+        raise TypeError(f"pass either a {cls.__name__} or keyword arguments, not both (got {', '.join(kwargs)})")
+    if not isinstance(params, cls):
+        raise TypeError(f"expected a {cls.__name__}, got {type(params).__name__}")
+    params.validate(cls.__name__)  # type: ignore[attr-defined]
+    return params
+
+
+def require(ok: bool, where: str, name: str, value: Any, rule: str) -> None:
+    """A ConfigError '<where>.<name> = <value> <rule>' unless ``ok``; ``rule`` says what to write instead."""
+    if not ok:
+        at = f"{where}." if where else ""
+        raise ConfigError(f"{at}{name} = {value!r} {rule}")
+
+
+def require_target(spec: Any, where: str) -> None:
+    """A ConfigError naming ``<where>.target`` unless ``spec`` is an entropy target ``targets.build_target`` takes."""
+    from entrostat.control.targets import build_target  # targets imports this module
+
+    at = f"{where}." if where else ""
+    if spec is None:
+        raise ConfigError(f"{at}target is required: an entropy H* (a number) or a schedule such as "
+                          "{kind: linear, start: 0.6, end: 0.3}")
+    try:
+        build_target(spec)
+    except ConfigError as err:
+        raise ConfigError(f"{at}target: {err}") from None
+
+
+def whole(value: Any, low: int) -> bool:
+    """``value`` is a whole number (not a bool) ≥ ``low``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
 def call_checked(factory: Callable[..., Any], kwargs: Mapping[str, Any], what: str) -> Any:
@@ -71,14 +118,6 @@ def number(value: Any, name: str, *, low: float = -math.inf, high: float = math.
     if not low <= value <= high:
         raise ConfigError(f"{where}{name} must lie in [{low}, {high}], got {value!r}")
     return float(value)
-
-
-def steps(value: Any, name: str, *, low: int = 0, what: str = "") -> int:
-    """``value`` as a whole number of steps ≥ ``low``, else a ConfigError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        where = f"{what}: " if what else ""
-        raise ConfigError(f"{where}{name} must be a whole number of steps ≥ {low}, got {value!r}")
-    return value
 
 
 def choice(value: Any, name: str, options: tuple[str, ...], what: str = "") -> str:

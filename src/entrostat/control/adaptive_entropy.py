@@ -12,30 +12,58 @@ entropy leaves the state untouched.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
+from entrostat.config.base import doc
 from entrostat.control._common import (
     clip,
+    finite,
     measurement,
-    number,
+    require,
+    require_target,
+    typed_params,
 )
 from entrostat.control.base import CONTROLLERS, Controller
 from entrostat.control.targets import build_target
 
 
+@dataclass(frozen=True)
+class AdaptiveEntropyParams:
+    """Parameters of the adaptive entropy coefficient, ``control.kwargs``; defaults are Skywork-OR1's."""
+
+    actuators: ClassVar[tuple[str, ...]] = ("entropy_coef",)
+
+    target: float | dict = doc(0.2, "H*: a number or a schedule {kind: ..., ...} (control/targets.py); paper: 0.2")
+    c0: float = doc(0.0, "c₀: the coefficient before the first update, in [0, c_max]; paper: 0")
+    delta: float = doc(1e-4, "Δ: the coefficient's change per step; paper: 1e-4")
+    c_max: float = doc(5e-3, "c_max: the coefficient's ceiling; paper: 5e-3")
+
+    def validate(self, where: str = "") -> None:
+        require_target(self.target, where)
+        for name in ("delta", "c_max"):
+            value = getattr(self, name)
+            require(finite(value) and value >= 0.0, where, name, value, "must be a finite number ≥ 0")
+        require(finite(self.c0) and 0.0 <= self.c0 <= self.c_max, where, "c0", self.c0,
+                f"must lie in [0, c_max] = [0, {self.c_max}]")
+
+
 @CONTROLLERS.register("adaptive_entropy")
 class AdaptiveEntropy(Controller):
-    """Bang-bang-gated integral control of the entropy-bonus coefficient (actuator ``entropy_coef``)."""
+    """Bang-bang-gated integral control of the entropy-bonus coefficient (actuator ``entropy_coef``).
+
+    Built from an ``AdaptiveEntropyParams``, or from its fields as keyword arguments (``build_controller``).
+    """
 
     name = "adaptive_entropy"
+    Params = AdaptiveEntropyParams
     _STATE = ("coef", "active", "last_entropy", "last_target")
 
-    def __init__(self, target: Any = 0.2, c0: float = 0.0, delta: float = 1e-4, c_max: float = 5e-3):
-        what = "controller 'adaptive_entropy'"
-        self.target = build_target(target)
-        self.delta = number(delta, "delta", low=0.0, what=what)
-        self.c_max = number(c_max, "c_max", low=0.0, what=what)
-        self.coef = number(c0, "c0", low=0.0, high=self.c_max, what=what)
+    def __init__(self, params: AdaptiveEntropyParams | None = None, /, **kwargs: Any):
+        self.params = p = typed_params(AdaptiveEntropyParams, params, kwargs)
+        self.actuators = p.actuators
+        self.target = build_target(p.target)
+        self.delta, self.c_max, self.coef = float(p.delta), float(p.c_max), float(p.c0)
         self.active = 1  # 1 while H < H* (bonus applied); no measurement yet → apply c₀
         self.last_entropy = 0.0
         self.last_target = 0.0

@@ -19,18 +19,23 @@ step k = s (before any update, k = 0); the step k = r·K itself belongs to the s
 phase. OD compares the entropy measured at step s − 1 with H_min and τ_high(k) at
 k = s: τ_high(k) = H_min + (H_0 − H_min)(1 − k/K), H_min = floor_frac·H_0, H_0 the
 first measured entropy; it starts in "suppress" and a non-finite entropy is ignored.
+
+Parameters: ``FlexScheduleParams`` (ID, DID) and ``FlexODParams`` (``control.kwargs``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from entrostat.config.base import ConfigError
-from entrostat.control._common import measurement, number, step_counts
+from entrostat.config.base import doc
+from entrostat.control._common import finite, measurement, require, step_counts, typed_params
 from entrostat.control.base import CONTROLLERS, Controller
 
 # The two settings every schedule blends between, as (w_h, w_l): boost (E⁺, E⁻) = (H, ε_std), suppress (ε_std, M).
 MODE_WEIGHTS = {"boost": (1.0, 0.0), "suppress": (0.0, 1.0)}
+WEIGHTS = ("flex_weight_high", "flex_weight_low")  # the actuators of every schedule here, in value() order
 
 
 def flex_lambda(step: int, total_steps: int, phase_ratio: float = 0.5) -> float:
@@ -55,19 +60,33 @@ def flex_weights(shape: str, step: int, total_steps: int, phase_ratio: float = 0
     raise ValueError(f"flex schedule shape must be 'id' or 'did', got {shape!r}")
 
 
-class FlexSchedule(Controller):
-    """Open-loop ID or DID schedule of the flex_clip blend weights."""
+@dataclass(frozen=True)
+class FlexScheduleParams:
+    """Parameters of the open-loop schedules ID and DID, ``control.kwargs`` (2602.09782)."""
 
+    actuators: ClassVar[tuple[str, ...]] = WEIGHTS
+
+    phase_ratio: float = doc(0.5, "r: the first phase is the steps k < r·K; paper: 0.5 (best of 0.3–0.6)")
+
+    def validate(self, where: str = "") -> None:
+        require(finite(self.phase_ratio) and 0.0 < self.phase_ratio < 1.0, where, "phase_ratio", self.phase_ratio,
+                "must lie strictly between 0 and 1 (the paper's λ_k = 1 − 2k/K is 0.5)")
+
+
+class FlexSchedule(Controller):
+    """Open-loop ID or DID schedule of the flex_clip blend weights (subclasses set ``name`` and ``shape``).
+
+    Built from a ``FlexScheduleParams``, or from its fields as keyword arguments (``build_controller``).
+    """
+
+    shape: str
+    Params = FlexScheduleParams
     _STATE = ("next_step", "total_steps")
 
-    def __init__(self, shape: str, phase_ratio: float = 0.5):
-        self.shape = shape
-        self.name = f"flex_{shape}"
-        self.phase_ratio = number(phase_ratio, "phase_ratio", low=0.0, high=1.0, what=f"controller {self.name!r}")
-        if not 0.0 < self.phase_ratio < 1.0:
-            raise ConfigError(
-                f"controller {self.name!r}: phase_ratio must lie strictly between 0 and 1, got {phase_ratio!r}"
-            )
+    def __init__(self, params: FlexScheduleParams | None = None, /, **kwargs: Any):
+        self.params = p = typed_params(FlexScheduleParams, params, kwargs)
+        self.actuators = p.actuators
+        self.phase_ratio = float(p.phase_ratio)
         self.next_step, self.total_steps = 0, 1  # k = 0: λ = 1 whatever K is
 
     def value(self) -> dict[str, float]:
@@ -83,26 +102,47 @@ class FlexSchedule(Controller):
 
 
 @CONTROLLERS.register("flex_id")
-def flex_id(phase_ratio: float = 0.5) -> FlexSchedule:
+class FlexID(FlexSchedule):
     """ID: wide upper bound fading to ε_std, then wide lower bound fading to ε_std."""
-    return FlexSchedule("id", phase_ratio)
+
+    name, shape = "flex_id", "id"
 
 
 @CONTROLLERS.register("flex_did")
-def flex_did(phase_ratio: float = 0.5) -> FlexSchedule:
+class FlexDID(FlexSchedule):
     """DID: upper bound widening from ε_std to H(p), then held while the lower bound fades from M(p)."""
-    return FlexSchedule("did", phase_ratio)
+
+    name, shape = "flex_did", "did"
+
+
+@dataclass(frozen=True)
+class FlexODParams:
+    """Parameters of the closed-loop OD schedule, ``control.kwargs`` (2602.09782)."""
+
+    actuators: ClassVar[tuple[str, ...]] = WEIGHTS
+
+    floor_frac: float = doc(0.2, "H_min = floor_frac × H_0, the first measured entropy; paper: 0.2")
+
+    def validate(self, where: str = "") -> None:
+        require(finite(self.floor_frac) and 0.0 <= self.floor_frac <= 1.0, where, "floor_frac", self.floor_frac,
+                "must lie in [0, 1]: H_min is this fraction of the first measured entropy")
 
 
 @CONTROLLERS.register("flex_od")
 class FlexOD(Controller):
-    """OD (oscillatory decay): closed-loop hysteresis between "boost" and "suppress"."""
+    """OD (oscillatory decay): closed-loop hysteresis between "boost" and "suppress".
+
+    Built from a ``FlexODParams``, or from its fields as keyword arguments (``build_controller``).
+    """
 
     name = "flex_od"
+    Params = FlexODParams
     _STATE = ("mode", "h0", "started", "last_entropy", "last_tau")
 
-    def __init__(self, floor_frac: float = 0.2):
-        self.floor_frac = number(floor_frac, "floor_frac", low=0.0, high=1.0, what="controller 'flex_od'")
+    def __init__(self, params: FlexODParams | None = None, /, **kwargs: Any):
+        self.params = p = typed_params(FlexODParams, params, kwargs)
+        self.actuators = p.actuators
+        self.floor_frac = float(p.floor_frac)
         self.mode = "suppress"
         self.h0, self.started = 0.0, 0
         self.last_entropy, self.last_tau = 0.0, 0.0

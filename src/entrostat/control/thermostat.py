@@ -70,6 +70,8 @@ are a slow, safe start.
 
 ``signals()``: target, entropy, predicted_change, error, integral, slope, u and
 saturated (1.0 when the output is clipped or the error pushes it past a bound).
+
+Parameters: ``ThermostatParams`` (``control.kwargs``), validated when built.
 """
 
 from __future__ import annotations
@@ -78,18 +80,20 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from entrostat.config.base import ConfigError
+from entrostat.config.base import ConfigError, doc
 from entrostat.control._common import (
-    choice,
     clip,
     finite,
     measurement,
-    number,
+    require,
+    require_target,
     stat,
-    steps,
+    typed_params,
+    whole,
 )
 from entrostat.control.base import ACTUATORS, CONTROLLERS, Controller
 from entrostat.control.targets import build_target
+from entrostat.registry import unknown_name_message
 
 KP_PER_RANGE, KI_PER_RANGE = 0.5, 0.1
 REARM_STEP = 0.05  # a one-step move of the target by more than this fraction of it re-arms the approach hold
@@ -121,6 +125,97 @@ DEFAULTS: dict[str, ActuatorDefaults] = {
 }
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """The numbers a ``ThermostatParams`` may leave to the actuator's defaults, filled in (``resolved()``)."""
+
+    u0: float
+    u_min: float
+    u_max: float
+    kp: float
+    ki: float
+    direction: int
+    integral_limit: float
+    integral_step: float
+
+
+@dataclass(frozen=True)
+class ThermostatParams:
+    """The thermostat's parameters, ``control.kwargs`` (ALGORITHMS.md §3; the terms marked "ours" go beyond it).
+
+    A null value takes the actuator's default (``DEFAULTS``, ``resolved``).
+    """
+
+    actuator: str | None = doc(None, "the actuator to drive (required): " + ", ".join(ACTUATORS))
+    target: float | dict | None = doc(None, "H* (required): a number, or a schedule {kind: linear, start: .., end: ..} "
+                                      "(kinds: constant, linear, cosine, step, id, did; control/targets.py)")
+    kp: float | None = doc(None, "proportional gain on the normalised error (default 0.5 × the half-range R)")
+    ki: float | None = doc(None, "integral gain (default 0.1 × R)")
+    u0: float | None = doc(None, "the actuator's neutral value, and its value before the first update")
+    u_min: float | None = doc(None, "lower bound of the actuator")
+    u_max: float | None = doc(None, "upper bound of the actuator")
+    direction: int | None = doc(None, "+1 when raising the actuator raises entropy, -1 when it lowers it")
+    integral_limit: float | None = doc(None, "clamp |I| ≤ this (default R / ki with anti-windup, else none)")
+    anti_windup: bool = doc(True, "conditional integration and the integral clamp; false only as a reference")
+    predict_gain: float = doc(0.0, "g of the predictive term ΔH_pred = −g·lr·covariance (2505.22617 §2.1); 0 = off")
+    lead: int = doc(0, "reference preview: compare with the target this many steps ahead (ours)")
+    integral_step: float | None = doc(None, "integral rate limit b: advance I by clamp(e, ±b) per step; null = none")
+    kd: float = doc(0.0, "gain of the derivative on the measured entropy's slope (ours); 0 = off")
+    slope_window: int = doc(10, "W: measured entropies the slope is fitted over")
+    approach_horizon: int | None = doc(None, "approach hold (ours): hold the integral while the trend closes the "
+                                       "error within this many steps, until H first reaches H*; null = off")
+
+    @property
+    def actuators(self) -> tuple[str, ...]:
+        return (str(self.actuator),)
+
+    def resolved(self) -> Resolved:
+        """The settings left to the actuator's defaults, filled in: range and sign from ``DEFAULTS``, gains from
+        the half-range R = max(u_max − u0, u0 − u_min), I_max = R/ki (none without anti-windup or with ki = 0)."""
+        d = DEFAULTS[str(self.actuator)]
+        u_min = float(d.u_min if self.u_min is None else self.u_min)
+        u_max = float(d.u_max if self.u_max is None else self.u_max)
+        u0 = float(d.u0 if self.u0 is None else self.u0)
+        half_range = max(u_max - u0, u0 - u_min)
+        ki = float(KI_PER_RANGE * half_range if self.ki is None else self.ki)
+        limit = self.integral_limit
+        if limit is None:
+            limit = half_range / ki if self.anti_windup and ki != 0.0 else math.inf
+        return Resolved(
+            u0=u0, u_min=u_min, u_max=u_max, ki=ki, integral_limit=float(limit),
+            kp=float(KP_PER_RANGE * half_range if self.kp is None else self.kp),
+            direction=d.direction if self.direction is None else self.direction,
+            integral_step=math.inf if self.integral_step is None else float(self.integral_step),
+        )
+
+    def validate(self, where: str = "") -> None:
+        at = f"{where}." if where else ""
+        if self.actuator is None:
+            raise ConfigError(f"{at}actuator is required: the knob to drive, one of {', '.join(ACTUATORS)}")
+        if self.actuator not in ACTUATORS:
+            raise ConfigError(f"{at}actuator: " + unknown_name_message("actuator", self.actuator, list(ACTUATORS)))
+        require_target(self.target, where)
+        for name in ("kp", "ki", "u0", "u_min", "u_max", "integral_limit", "predict_gain", "integral_step", "kd"):
+            value = getattr(self, name)
+            require(value is None or finite(value), where, name, value, "must be a finite number")
+        r, d = self.resolved(), DEFAULTS[self.actuator]
+        require(r.u_min < r.u_max, where, "u_min", r.u_min, f"must be below u_max = {r.u_max} "
+                f"({self.actuator} defaults to [{d.u_min}, {d.u_max}])")
+        require(r.u_min <= r.u0 <= r.u_max, where, "u0", r.u0, f"must lie in [u_min, u_max] = [{r.u_min}, {r.u_max}]")
+        for name, value in (("kp", r.kp), ("ki", r.ki), ("integral_limit", r.integral_limit),
+                            ("predict_gain", self.predict_gain), ("kd", self.kd)):
+            require(value >= 0.0, where, name, value, "must be ≥ 0 (0 turns its term off)")
+        require(r.direction in (1, -1) and not isinstance(r.direction, bool), where, "direction", r.direction,
+                f"must be +1 (raising {self.actuator} raises entropy) or -1 (it lowers entropy)")
+        require(r.integral_step > 0.0, where, "integral_step", self.integral_step,
+                "must be > 0; leave it out (null) for no rate limit")
+        require(whole(self.lead, 0), where, "lead", self.lead, "must be a whole number of steps ≥ 0 (0: no preview)")
+        require(whole(self.slope_window, 2), where, "slope_window", self.slope_window,
+                "must be a whole number of steps ≥ 2 (a slope needs two points)")
+        require(self.approach_horizon is None or whole(self.approach_horizon, 1), where, "approach_horizon",
+                self.approach_horizon, "must be a whole number of steps ≥ 1, or null for no approach hold")
+
+
 def slope(values: list[float]) -> float:
     """Least-squares slope of ``values`` against their index (0 for fewer than two values)."""
     n = len(values)
@@ -132,76 +227,32 @@ def slope(values: list[float]) -> float:
 
 @CONTROLLERS.register("thermostat")
 class Thermostat(Controller):
-    """PI control of ``actuator`` toward the entropy target, with anti-windup and an optional predictive term."""
+    """PI control of ``actuator`` toward the entropy target, with anti-windup and an optional predictive term.
+
+    Built from a ``ThermostatParams``, or from its fields as keyword arguments (``control.kwargs``, what
+    ``build_controller`` passes).
+    """
 
     name = "thermostat"
+    Params = ThermostatParams
     _STATE = ("integral", "u", "saturated", "last_target", "last_error", "last_entropy", "last_predicted_change",
               "last_slope", "recent", "approaching")
 
-    def __init__(
-        self,
-        actuator: str,
-        target: Any,
-        kp: float | None = None,
-        ki: float | None = None,
-        u0: float | None = None,
-        u_min: float | None = None,
-        u_max: float | None = None,
-        direction: int | None = None,
-        integral_limit: float | None = None,
-        anti_windup: bool = True,
-        predict_gain: float = 0.0,
-        lead: int = 0,
-        integral_step: float | None = None,
-        kd: float = 0.0,
-        slope_window: int = 10,
-        approach_horizon: int | None = None,
-    ):
-        what = "controller 'thermostat'"
-        self.actuator = choice(actuator, "actuator", ACTUATORS, what)
-        self.target = build_target(target)
-        d = DEFAULTS[self.actuator]
-        self.u_min = number(d.u_min if u_min is None else u_min, "u_min", what=what)
-        self.u_max = number(d.u_max if u_max is None else u_max, "u_max", what=what)
-        if not self.u_min < self.u_max:
-            raise ConfigError(f"{what}: need u_min < u_max, got {self.u_min} and {self.u_max}")
-        self.u0 = number(d.u0 if u0 is None else u0, "u0", low=self.u_min, high=self.u_max, what=what)
-        half_range = max(self.u_max - self.u0, self.u0 - self.u_min)
-        self.kp = number(KP_PER_RANGE * half_range if kp is None else kp, "kp", low=0.0, what=what)
-        self.ki = number(KI_PER_RANGE * half_range if ki is None else ki, "ki", low=0.0, what=what)
-        self.direction = d.direction if direction is None else direction
-        if self.direction not in (1, -1) or isinstance(self.direction, bool):
-            raise ConfigError(
-                f"{what}: direction must be +1 (raising {actuator} raises entropy) or -1, got {direction!r}"
-            )
-        if not isinstance(anti_windup, bool):
-            raise ConfigError(f"{what}: anti_windup must be true or false, got {anti_windup!r}")
-        self.direction = int(self.direction)
-        self.anti_windup = anti_windup
-        self.integral_limit = self._integral_limit(integral_limit, half_range, what)
-        self.predict_gain = number(predict_gain, "predict_gain", low=0.0, what=what)
-        self.lead = steps(lead, "lead", what=what)
-        self.integral_step = math.inf
-        if integral_step is not None:
-            self.integral_step = number(integral_step, "integral_step", low=0.0, what=what)
-            if self.integral_step == 0.0:
-                raise ConfigError(f"{what}: integral_step must be > 0 (leave it out for no limit), got 0")
-        self.kd = number(kd, "kd", low=0.0, what=what)
-        self.slope_window = steps(slope_window, "slope_window", low=2, what=what)
-        off = approach_horizon is None  # null: no hold
-        self.approach_horizon = 0 if off else steps(approach_horizon, "approach_horizon", low=1, what=what)
-        self.approaching = int(not off)  # 1 until the error changes sign; a step of the target re-arms it
+    def __init__(self, params: ThermostatParams | None = None, /, **kwargs: Any):
+        self.params = p = typed_params(ThermostatParams, params, kwargs)
+        self.actuators = p.actuators
+        r = p.resolved()
+        self.actuator, self.target = str(p.actuator), build_target(p.target)
+        self.u0, self.u_min, self.u_max, self.direction = r.u0, r.u_min, r.u_max, int(r.direction)
+        self.kp, self.ki, self.kd, self.predict_gain = r.kp, r.ki, float(p.kd), float(p.predict_gain)
+        self.integral_limit, self.integral_step, self.anti_windup = r.integral_limit, r.integral_step, p.anti_windup
+        self.lead, self.slope_window = p.lead, p.slope_window
+        self.approach_horizon = p.approach_horizon or 0  # 0: no hold
+        self.approaching = int(p.approach_horizon is not None)  # 1 until the error changes sign; a target step re-arms
         self.integral, self.u, self.saturated = 0.0, self.u0, 0
         self.last_target = self.last_error = self.last_entropy = self.last_predicted_change = 0.0
         self.last_slope = 0.0
         self.recent: list[float] = []  # the last slope_window measured entropies
-
-    def _integral_limit(self, given: float | None, half_range: float, what: str) -> float:
-        if given is not None:
-            return number(given, "integral_limit", low=0.0, what=what)
-        if not self.anti_windup or self.ki == 0.0:
-            return math.inf
-        return half_range / self.ki
 
     def value(self) -> dict[str, float]:
         return {self.actuator: self.u}
