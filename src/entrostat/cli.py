@@ -11,7 +11,7 @@ import yaml
 from entrostat.config.base import ConfigError, describe, to_dict
 from entrostat.models.loading import ModelLoadError
 from entrostat.tasks.scoring import RewardError
-from entrostat.rundir import RunDirLocked
+from entrostat.rundir import CheckpointError, RunDirLocked
 from entrostat.train.run import TrainingInterrupted
 from entrostat.train.trainer import TrainingError
 
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return ns.func(ns)
     except (ConfigError, FileNotFoundError, FileExistsError, ModelLoadError, TrainingError, RewardError,
-            RunDirLocked) as exc:
+            RunDirLocked, CheckpointError) as exc:
         print(f"entrostat: error: {exc}", file=sys.stderr)
         return 2
     except TrainingInterrupted as exc:

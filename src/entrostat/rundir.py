@@ -3,14 +3,17 @@
 A run directory holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one JSON
 record per step, appended by ``MetricsLogger``) and ``checkpoints/step-NNNNNNNN/``, each
 with the weights in ``model.safetensors`` and the rest of the trainer's state beside them.
-train, eval, report, diagnostics and experiments all locate files through this module.
+train, eval, report, diagnostics and experiments all locate files through this module, and
+``verify_checkpoint`` checks a checkpoint's files against its manifest before anyone reads them.
 It imports nothing above the standard library.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,12 @@ CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
 WEIGHTS_FILE = "model.safetensors"
 LOCK_FILE = ".lock"
+STATE_TENSORS_FILE = "state.safetensors"
+STATE_JSON_FILE = "state.json"
+MANIFEST_FILE = "manifest.json"
+CHECKPOINT_FILES = (WEIGHTS_FILE, STATE_TENSORS_FILE, STATE_JSON_FILE)  # what every manifest lists
+LEGACY_STATE_FILE = "state.pt"  # the pickle of entrostat before this format; never read
+MANIFEST_FORMAT = "entrostat-checkpoint/1"
 TIMING_PREFIXES = ("time/", "throughput/")  # wall-clock figures: the only keys that differ between identical runs
 
 
@@ -112,7 +121,6 @@ class RunLock:
 
     def __enter__(self) -> "RunLock":
         import fcntl
-        import os
 
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -128,8 +136,59 @@ class RunLock:
         return self
 
     def __exit__(self, *exc) -> None:
-        import os
-
         if self._fd is not None:
             os.close(self._fd)  # releases the flock
             self._fd = None
+
+
+# ---------------------------------------------------------------------------- checkpoint integrity
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, damaged, altered or in an older format; the message is one line naming it."""
+
+
+def verify_checkpoint(path: Path) -> None:
+    """Check every file of the checkpoint against its manifest (size, then sha256)."""
+    for name, (size, digest) in _read_manifest(path).items():
+        file = path / name
+        if not file.is_file():
+            raise CheckpointError(f"checkpoint {path}: {name} is missing")
+        actual = file.stat().st_size
+        if actual != size:
+            raise CheckpointError(f"checkpoint {path}: {name} is truncated or altered "
+                                  f"({actual} bytes, the manifest says {size})")
+        if sha256_file(file) != digest:
+            raise CheckpointError(f"checkpoint {path}: {name} is altered (its sha256 differs from the manifest's)")
+
+
+def _read_manifest(path: Path) -> dict[str, tuple[int, str]]:
+    """{file name: (bytes, sha256)} of every file in ``CHECKPOINT_FILES``, from the checkpoint's manifest."""
+    manifest = path / MANIFEST_FILE
+    if not manifest.is_file():
+        if (path / LEGACY_STATE_FILE).exists():
+            raise CheckpointError(f"checkpoint {path} was written by an older entrostat (a pickled {LEGACY_STATE_FILE}); "
+                                  "the checkpoint format changed and pickles are never loaded since they can run "
+                                  "code: resume it with the entrostat that wrote it, or start a new run")
+        raise CheckpointError(f"checkpoint {path}: {MANIFEST_FILE} is missing (an incomplete or damaged checkpoint)")
+    try:
+        data = json.loads(manifest.read_bytes())
+        if data["format"] != MANIFEST_FORMAT:
+            raise ValueError(f"format {data['format']!r}, expected {MANIFEST_FORMAT!r}")
+        files = data["files"]
+        return {name: (int(files[name]["bytes"]), str(files[name]["sha256"])) for name in CHECKPOINT_FILES}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path}: {MANIFEST_FILE} is damaged ({one_line(exc)})") from None
+
+
+def one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def sha256_file(path: Path, sync: bool = False) -> str:
+    """Hex sha256 of the file; ``sync``: also flush it to disk (the rename must not outrun the data)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+        if sync:
+            os.fsync(f.fileno())
+    return digest.hexdigest()

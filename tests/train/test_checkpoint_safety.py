@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from entrostat.rundir import WEIGHTS_FILE, checkpoint_name
+from entrostat.rundir import LEGACY_STATE_FILE, WEIGHTS_FILE, checkpoint_name
 from entrostat.train import checkpoint as ckpt
 from entrostat.train.checkpoint import CHECKPOINT_FILES, MANIFEST_FILE, CheckpointError
 
@@ -165,7 +165,7 @@ def test_payload_is_live(tmp_path):
 def test_legacy_pickled_state_is_refused_unread(tmp_path):
     path, _ = _save(tmp_path, 1)
     (path / MANIFEST_FILE).unlink()
-    (path / ckpt.LEGACY_STATE_FILE).write_bytes(_payload(tmp_path / "marker"))
+    (path / LEGACY_STATE_FILE).write_bytes(_payload(tmp_path / "marker"))
     with pytest.raises(CheckpointError) as exc:
         ckpt.load_checkpoint(path, _setup()[0])
     _one_line_naming(exc, str(path), "older entrostat")

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from entrostat.config.run import RunConfig, lab_base_recipe, run_config_from
-from entrostat.rundir import CONFIG_FILE, WEIGHTS_FILE, checkpoints_dir, latest_checkpoint
+from entrostat.rundir import CONFIG_FILE, WEIGHTS_FILE, checkpoints_dir, latest_checkpoint, verify_checkpoint
 
 BASE_WORDS = ("base", "lab")
 
@@ -115,8 +115,10 @@ def init_weights(model, spec: str) -> None:
 
 
 def _load_weights(model, checkpoint: Path) -> None:
+    """The checkpoint's weights, after its files are checked against its manifest (CheckpointError if damaged)."""
     from safetensors.torch import load_file
 
     from entrostat.models.lora import load_checkpoint_weights
 
+    verify_checkpoint(checkpoint)
     load_checkpoint_weights(model, load_file(str(checkpoint / WEIGHTS_FILE)))

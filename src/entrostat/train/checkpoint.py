@@ -21,7 +21,6 @@ formats. A killed process can leave at most a ``.tmp-*`` directory, which is ign
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -36,19 +35,20 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from entrostat.models.lora import checkpoint_weights, load_checkpoint_weights
-from entrostat.rundir import WEIGHTS_FILE, checkpoint_name, list_checkpoints
-
-STATE_TENSORS_FILE = "state.safetensors"
-STATE_JSON_FILE = "state.json"
-MANIFEST_FILE = "manifest.json"
-CHECKPOINT_FILES = (WEIGHTS_FILE, STATE_TENSORS_FILE, STATE_JSON_FILE)  # what every manifest lists
-LEGACY_STATE_FILE = "state.pt"  # the pickle of entrostat before this format; never read
-MANIFEST_FORMAT = "entrostat-checkpoint/1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, damaged, altered or in an older format; the message is one line naming it."""
-
+from entrostat.rundir import (
+    CHECKPOINT_FILES,
+    MANIFEST_FILE,
+    MANIFEST_FORMAT,
+    STATE_JSON_FILE,
+    STATE_TENSORS_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    checkpoint_name,
+    list_checkpoints,
+    one_line,
+    sha256_file,
+    verify_checkpoint,
+)
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
     """Every RNG state of the process (python, numpy, torch CPU) and of the trainer's ``generators``."""
@@ -149,19 +149,8 @@ def _write_manifest(directory: Path) -> None:
     files = {}
     for name in CHECKPOINT_FILES:
         path = directory / name
-        files[name] = {"bytes": path.stat().st_size, "sha256": _sha256(path, sync=True)}
+        files[name] = {"bytes": path.stat().st_size, "sha256": sha256_file(path, sync=True)}
     _write_text(directory / MANIFEST_FILE, json.dumps({"format": MANIFEST_FORMAT, "files": files}, indent=1))
-
-
-def _sha256(path: Path, sync: bool = False) -> str:
-    """Hex sha256 of the file; ``sync``: also flush it to disk (the rename must not outrun the data)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-        if sync:
-            os.fsync(f.fileno())
-    return digest.hexdigest()
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -196,53 +185,16 @@ def load_checkpoint(path: Path, model: torch.nn.Module) -> dict[str, Any]:
     Raises ``CheckpointError`` (one line) for a legacy, incomplete, damaged or unreadable checkpoint,
     before anything reaches ``model``.
     """
-    _verify(path)
+    verify_checkpoint(path)
     try:
         weights = load_file(str(path / WEIGHTS_FILE))
         data = json.loads((path / STATE_JSON_FILE).read_bytes())
         state = _decode(data, load_file(str(path / STATE_TENSORS_FILE)))
     except (SafetensorError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CheckpointError(f"checkpoint {path}: unreadable although its manifest matches "
-                              f"({_one_line(exc)})") from None
+                              f"({one_line(exc)})") from None
     load_checkpoint_weights(model, weights)
     return state
-
-
-def _verify(path: Path) -> None:
-    """Check every file of the checkpoint against its manifest (size, then sha256)."""
-    for name, (size, digest) in _read_manifest(path).items():
-        file = path / name
-        if not file.is_file():
-            raise CheckpointError(f"checkpoint {path}: {name} is missing")
-        actual = file.stat().st_size
-        if actual != size:
-            raise CheckpointError(f"checkpoint {path}: {name} is truncated or altered "
-                                  f"({actual} bytes, the manifest says {size})")
-        if _sha256(file) != digest:
-            raise CheckpointError(f"checkpoint {path}: {name} is altered (its sha256 differs from the manifest's)")
-
-
-def _read_manifest(path: Path) -> dict[str, tuple[int, str]]:
-    """{file name: (bytes, sha256)} of every file in ``CHECKPOINT_FILES``, from the checkpoint's manifest."""
-    manifest = path / MANIFEST_FILE
-    if not manifest.is_file():
-        if (path / LEGACY_STATE_FILE).exists():
-            raise CheckpointError(f"checkpoint {path} was written by an older entrostat (a pickled {LEGACY_STATE_FILE}); "
-                                  "the checkpoint format changed and pickles are never loaded since they can run "
-                                  "code: resume it with the entrostat that wrote it, or start a new run")
-        raise CheckpointError(f"checkpoint {path}: {MANIFEST_FILE} is missing (an incomplete or damaged checkpoint)")
-    try:
-        data = json.loads(manifest.read_bytes())
-        if data["format"] != MANIFEST_FORMAT:
-            raise ValueError(f"format {data['format']!r}, expected {MANIFEST_FORMAT!r}")
-        files = data["files"]
-        return {name: (int(files[name]["bytes"]), str(files[name]["sha256"])) for name in CHECKPOINT_FILES}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {path}: {MANIFEST_FILE} is damaged ({_one_line(exc)})") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def restore_latest(ckpt_root: Path, model: torch.nn.Module) -> tuple[Path, dict[str, Any]] | None:

@@ -141,10 +141,8 @@ class Trainer:
                                     keep=self.cfg.log.keep_checkpoints)
 
     def restore_latest(self) -> bool:
-        root = rundir.checkpoints_dir(self.run_dir)
-        ckpt.clean_temporaries(root)
-        found = rundir.latest_checkpoint(root)
+        found = ckpt.restore_latest(rundir.checkpoints_dir(self.run_dir), self.model)
         if found is None:
             return False
-        self.load_state_dict(ckpt.load_checkpoint(found, self.model))
+        self.load_state_dict(found[1])
         return True
