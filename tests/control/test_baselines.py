@@ -40,7 +40,7 @@ def test_aepo_nll_signal_and_schedule():
     assert sched.value() == HOT
     sched.update(stats(50, 0.3))  # next step 50 has H* = 0.2
     assert sched.value() == COLD
-    with pytest.raises(ConfigError, match="signal must be one of entropy, nll"):
+    with pytest.raises(ConfigError, match="signal = .logprob. must be one of entropy, nll"):
         build_controller("aepo", signal="logprob")
 
 
@@ -55,7 +55,7 @@ def test_scope_first_step_and_clipping():
     assert c.value()["aux_temperature"] == 0.8  # −0.5 clipped
     c.update(stats(4, 0.55))
     assert c.value() == pytest.approx({"aux_temperature": 0.95, "aux_alpha": 1 / 64})
-    with pytest.raises(ConfigError, match="t_min ≤ 1 ≤ t_max"):
+    with pytest.raises(ConfigError, match="t_min = 1.05 must lie in"):
         build_controller("scope_rl", t_min=1.05)
 
 

@@ -153,3 +153,31 @@ def test_every_field_has_help_and_the_class_is_registered(params):
     assert all(help_text for _, _, help_text in describe(params))
     assert any(CONTROLLERS.get(name).Params is params for name in TYPED)
     assert dataclasses.is_dataclass(params) and params.__dataclass_params__.frozen
+
+
+@pytest.mark.parametrize(("name", "kwargs", "message"), [
+    ("aepo", {"t_low": 1.5}, "control.kwargs.t_low = 1.5 must be ≤ t_high = 1.2"),
+    ("aepo", {"t_high": 0}, "control.kwargs.t_high = 0.0 must be a temperature > 0"),
+    ("aepo", {"n_reg": 0}, "control.kwargs.n_reg = 0 must be a whole number of rows ≥ 1"),
+    ("aepo", {"n_reg_frac": 2.0}, "control.kwargs.n_reg_frac = 2.0 must be a fraction in (0, 1]"),
+    ("aepo", {"prompt_fraction": 0.0}, "control.kwargs.prompt_fraction = 0.0 must be a fraction in (0, 1]"),
+    ("aepo", {"signal": "logprob"}, "control.kwargs.signal = 'logprob' must be one of entropy, nll"),
+    ("scope_rl", {"alpha": 0.0}, "control.kwargs.alpha = 0.0 must be a fraction in (0, 1]"),
+    ("scope_rl", {"t_max": 0.9}, "control.kwargs.t_max = 0.9 must be a finite number ≥ 1"),
+    ("scope_rl", {"positive_filter": "correct"}, "control.kwargs.positive_filter = 'correct' must be one of reward"),
+])
+def test_auxiliary_rollout_controllers_validate(name, kwargs, message):
+    with pytest.raises(ConfigError) as err:
+        build_controller(name, **kwargs)
+    assert message in str(err.value)
+
+
+def test_auxiliary_requests_carry_the_parameters():
+    aepo = build_controller("aepo", prompt_fraction=0.5, n_reg_frac=0.1, positive_threshold=0.2)
+    req = aepo.aux_request()
+    assert (req.compose, req.temperature, req.prompt_fraction, req.max_rows_frac, req.threshold, req.keep_frac) == (
+        "substitute", 1.2, 0.5, 0.1, 0.2, 1.0)
+    scope = build_controller("scope_rl", alpha=0.25, positive_filter="group_advantage")
+    req = scope.aux_request()
+    assert (req.compose, req.temperature, req.prompt_fraction, req.weight, req.positives) == (
+        "additive", 1.0, 0.25, 0.25, "group_advantage")

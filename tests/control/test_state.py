@@ -73,7 +73,8 @@ def test_unknown_name_lists_valid_ones():
 def test_unknown_and_missing_kwargs():
     with pytest.raises(ConfigError) as err:
         build_controller("aepo", t_hi=1.3)
-    assert "unknown argument 't_hi'" in str(err.value) and "did you mean 't_high'" in str(err.value)
+    assert "unknown config key 'control.kwargs.t_hi'" in str(err.value)
+    assert "Did you mean 'control.kwargs.t_high'" in str(err.value)
     assert "target, t_high, t_low, signal" in str(err.value)
     with pytest.raises(ConfigError, match="control.kwargs.actuator is required"):
         build_controller("thermostat", target=0.5)

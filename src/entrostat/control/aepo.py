@@ -20,14 +20,11 @@ gives it as a fraction of the batch instead), positive threshold 0.05.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
-from entrostat.config.base import ConfigError
-from entrostat.control._common import (
-    choice,
-    measurement,
-    number,
-)
+from entrostat.config.base import doc
+from entrostat.control._common import finite, measurement, require, require_target, typed_params, whole
 from entrostat.control.base import CONTROLLERS, Controller
 from entrostat.control.targets import build_target
 from entrostat.types import AuxRequest
@@ -35,28 +32,56 @@ from entrostat.types import AuxRequest
 SIGNALS = ("entropy", "nll")
 
 
+@dataclass(frozen=True)
+class AEPOParams:
+    """Parameters of AEPO's temperature switch and auxiliary rollout, ``control.kwargs``."""
+
+    actuators: ClassVar[tuple[str, ...]] = ("aux_temperature", "aux_keep_frac")
+
+    target: float | dict = doc(0.5, "H*: a number or a schedule {kind: ..., ...}; paper: 0.5 (script), 0.75 (headline)")
+    t_high: float = doc(1.2, "T_high: the auxiliary temperature while raising entropy; paper: 1.2")
+    t_low: float = doc(0.8, "T_low: the auxiliary temperature while lowering entropy; paper: 0.8")
+    signal: str = doc("entropy", "the measured entropy: entropy (exact, ours) or nll (the sampled estimate, the "
+                      "paper's code)")
+    prompt_fraction: float = doc(0.25, "share of the step's prompts resampled at T_aux; paper: the first 1/4")
+    n_reg: int = doc(60, "N_reg: most positives substituted per step; paper: 60 of 512 × 5 = 2560 rows")
+    n_reg_frac: float | None = doc(None, "N_reg as a fraction of the main batch (overrides n_reg); paper: 60/2560")
+    positive_threshold: float = doc(0.05, "a resampled sample is a positive when its group advantage exceeds this; "
+                                    "paper: 0.05")
+
+    def validate(self, where: str = "") -> None:
+        require_target(self.target, where)
+        for name in ("t_high", "t_low"):
+            value = getattr(self, name)
+            require(finite(value) and value > 0, where, name, value, "must be a temperature > 0")
+        require(self.t_low <= self.t_high, where, "t_low", self.t_low, f"must be ≤ t_high = {self.t_high}")
+        require(self.signal in SIGNALS, where, "signal", self.signal, f"must be one of {', '.join(SIGNALS)}")
+        require(finite(self.prompt_fraction) and 0 < self.prompt_fraction <= 1, where, "prompt_fraction",
+                self.prompt_fraction, "must be a fraction in (0, 1]")
+        require(whole(self.n_reg, 1), where, "n_reg", self.n_reg, "must be a whole number of rows ≥ 1")
+        if self.n_reg_frac is not None:
+            require(finite(self.n_reg_frac) and 0 < self.n_reg_frac <= 1, where, "n_reg_frac", self.n_reg_frac,
+                    "must be a fraction in (0, 1], or null to use n_reg")
+        require(finite(self.positive_threshold), where, "positive_threshold", self.positive_threshold,
+                "must be a finite number")
+
+
 @CONTROLLERS.register("aepo")
 class AEPO(Controller):
-    """Actuators ``aux_temperature`` and ``aux_keep_frac``, fulfilled through ``aux_request``."""
+    """Actuators ``aux_temperature`` and ``aux_keep_frac``, fulfilled through ``aux_request``.
+
+    Built from an ``AEPOParams``, or from its fields as keyword arguments (``build_controller``).
+    """
 
     name = "aepo"
-    actuators = ("aux_temperature", "aux_keep_frac")
+    Params = AEPOParams
+    actuators = AEPOParams.actuators
     _STATE = ("h_prev", "raising", "last_target")
 
-    def __init__(self, target: Any = 0.5, t_high: float = 1.2, t_low: float = 0.8, signal: str = "entropy",
-                 prompt_fraction: float = 0.25, n_reg: int = 60, n_reg_frac: float | None = None,
-                 positive_threshold: float = 0.05):
-        what = "controller 'aepo'"
-        self.prompt_fraction = number(prompt_fraction, "prompt_fraction", low=1e-9, high=1.0, what=what)
-        self.n_reg = int(number(n_reg, "n_reg", low=1, what=what))
-        self.n_reg_frac = None if n_reg_frac is None else number(n_reg_frac, "n_reg_frac", low=1e-9, high=1.0, what=what)
-        self.positive_threshold = number(positive_threshold, "positive_threshold", what=what)
-        self.target = build_target(target)
-        self.t_high = number(t_high, "t_high", low=0.0, what=what)
-        self.t_low = number(t_low, "t_low", low=0.0, what=what)
-        if not 0.0 < self.t_low <= self.t_high:
-            raise ConfigError(f"{what}: need 0 < t_low ≤ t_high, got t_low={t_low}, t_high={t_high}")
-        self.signal = choice(signal, "signal", SIGNALS, what)
+    def __init__(self, params: AEPOParams | None = None, /, **kwargs: Any):
+        self.params = p = typed_params(AEPOParams, params, kwargs)
+        self.target = build_target(p.target)
+        self.t_high, self.t_low, self.signal = float(p.t_high), float(p.t_low), p.signal
         self.h_prev = 0.0
         self.raising = 1  # H_prev = 0 ≤ H* (targets are ≥ 0): the first step raises
         self.last_target = 0.0
@@ -68,9 +93,10 @@ class AEPO(Controller):
 
     def aux_request(self) -> AuxRequest:
         v = self.value()
-        return AuxRequest(temperature=v["aux_temperature"], prompt_fraction=self.prompt_fraction, compose="substitute",
-                          positives="group_advantage", threshold=self.positive_threshold, max_rows=self.n_reg,
-                          max_rows_frac=self.n_reg_frac, keep_frac=v["aux_keep_frac"])
+        p = self.params
+        return AuxRequest(temperature=v["aux_temperature"], prompt_fraction=p.prompt_fraction, compose="substitute",
+                          positives="group_advantage", threshold=p.positive_threshold, max_rows=p.n_reg,
+                          max_rows_frac=p.n_reg_frac, keep_frac=v["aux_keep_frac"])
 
     def update(self, stats: Mapping[str, float]) -> None:
         got = measurement(stats, self.signal)

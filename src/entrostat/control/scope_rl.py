@@ -14,43 +14,59 @@ untouched. H* defaults to 0.5, AEPO's script value (v7 gives no default).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
-from entrostat.config.base import ConfigError
-from entrostat.control._common import (
-    choice,
-    clip,
-    measurement,
-    number,
-)
+from entrostat.config.base import doc
+from entrostat.control._common import clip, finite, measurement, require, require_target, typed_params
 from entrostat.control.aepo import SIGNALS
 from entrostat.control.base import CONTROLLERS, Controller
 from entrostat.control.targets import build_target
 from entrostat.types import AUX_POSITIVES, AuxRequest
 
 
+@dataclass(frozen=True)
+class ScopeRLParams:
+    """Parameters of SCOPE-RL's continuous temperature and additive term, ``control.kwargs``."""
+
+    actuators: ClassVar[tuple[str, ...]] = ("aux_temperature", "aux_alpha")
+
+    target: float | dict = doc(0.5, "H*: a number or a schedule {kind: ..., ...}; v7 gives no default (0.5: AEPO's)")
+    alpha: float = doc(1 / 64, "α: the fraction of prompt groups resampled and the additive term's weight; v7: 1/64")
+    t_min: float = doc(0.8, "T_min: the lowest auxiliary temperature (≤ 1)")
+    t_max: float = doc(1.2, "T_max: the highest auxiliary temperature (≥ 1)")
+    signal: str = doc("entropy", "the measured entropy: entropy (exact, ours) or nll (the sampled estimate)")
+    positive_filter: str = doc("reward", "which resampled rows count: reward (correct, ours) or group_advantage")
+    positive_threshold: float = doc(0.05, "group advantage above which a row counts (positive_filter group_advantage)")
+
+    def validate(self, where: str = "") -> None:
+        require_target(self.target, where)
+        require(finite(self.alpha) and 0 < self.alpha <= 1, where, "alpha", self.alpha, "must be a fraction in (0, 1]")
+        require(finite(self.t_min) and 0 < self.t_min <= 1, where, "t_min", self.t_min, "must lie in (0, 1]")
+        require(finite(self.t_max) and self.t_max >= 1, where, "t_max", self.t_max, "must be a finite number ≥ 1")
+        require(self.signal in SIGNALS, where, "signal", self.signal, f"must be one of {', '.join(SIGNALS)}")
+        require(self.positive_filter in AUX_POSITIVES, where, "positive_filter", self.positive_filter,
+                f"must be one of {', '.join(AUX_POSITIVES)}")
+        require(finite(self.positive_threshold), where, "positive_threshold", self.positive_threshold,
+                "must be a finite number")
+
+
 @CONTROLLERS.register("scope_rl")
 class ScopeRL(Controller):
-    """Actuators ``aux_temperature`` and ``aux_alpha``, fulfilled through ``aux_request``."""
+    """Actuators ``aux_temperature`` and ``aux_alpha``, fulfilled through ``aux_request``.
+
+    Built from a ``ScopeRLParams``, or from its fields as keyword arguments (``build_controller``).
+    """
 
     name = "scope_rl"
-    actuators = ("aux_temperature", "aux_alpha")
+    Params = ScopeRLParams
+    actuators = ScopeRLParams.actuators
     _STATE = ("temperature", "h_prev", "last_target")
 
-    def __init__(
-        self, target: Any = 0.5, alpha: float = 1 / 64, t_min: float = 0.8, t_max: float = 1.2, signal: str = "entropy",
-        positive_filter: str = "reward", positive_threshold: float = 0.05,
-    ):
-        what = "controller 'scope_rl'"
-        self.positive_filter = choice(positive_filter, "positive_filter", AUX_POSITIVES, what)
-        self.positive_threshold = number(positive_threshold, "positive_threshold", what=what)
-        self.target = build_target(target)
-        self.alpha = number(alpha, "alpha", low=0.0, what=what)
-        self.t_min = number(t_min, "t_min", low=0.0, what=what)
-        self.t_max = number(t_max, "t_max", low=0.0, what=what)
-        if not 0.0 < self.t_min <= 1.0 <= self.t_max:
-            raise ConfigError(f"{what}: need 0 < t_min ≤ 1 ≤ t_max, got t_min={t_min}, t_max={t_max}")
-        self.signal = choice(signal, "signal", SIGNALS, what)
+    def __init__(self, params: ScopeRLParams | None = None, /, **kwargs: Any):
+        self.params = p = typed_params(ScopeRLParams, params, kwargs)
+        self.target = build_target(p.target)
+        self.alpha, self.t_min, self.t_max, self.signal = float(p.alpha), float(p.t_min), float(p.t_max), p.signal
         self.temperature = 1.0  # first step
         self.h_prev = 0.0
         self.last_target = 0.0
@@ -59,8 +75,9 @@ class ScopeRL(Controller):
         return {"aux_temperature": self.temperature, "aux_alpha": self.alpha}
 
     def aux_request(self) -> AuxRequest:
+        p = self.params
         return AuxRequest(temperature=self.temperature, prompt_fraction=self.alpha, compose="additive",
-                          positives=self.positive_filter, threshold=self.positive_threshold, weight=self.alpha)
+                          positives=p.positive_filter, threshold=p.positive_threshold, weight=self.alpha)
 
     def update(self, stats: Mapping[str, float]) -> None:
         got = measurement(stats, self.signal)
