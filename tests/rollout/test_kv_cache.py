@@ -1,14 +1,28 @@
-"""GrowingLayer against transformers' DynamicLayer; to_growing on real and unsupported caches; the compaction rule."""
+"""GrowingLayer against transformers' DynamicLayer; to_growing on real and unsupported caches; the compaction rule;
+the cache keyword of each transformers version."""
+
+import warnings
+from types import SimpleNamespace
 
 import pytest
 import torch
+import transformers
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
+import entrostat.rollout.hf as hf
 from entrostat.models.lab import build_lab_model, build_lab_tokenizer
 from entrostat.rollout.decode import _should_compact
-from entrostat.rollout.hf import _prefill, tokenize_prompts
-from entrostat.rollout.kv_cache import GrowingLayer, capacity_for, is_growing, to_growing
+from entrostat.rollout.hf import _prefill, sample_groups, tokenize_prompts
+from entrostat.rollout.kv_cache import (
+    GrowingLayer,
+    cache_kwargs,
+    capacity_for,
+    forward_parameters,
+    is_growing,
+    returned_cache,
+    to_growing,
+)
 
 
 def _states(b, n, seed):
@@ -49,8 +63,8 @@ def test_to_growing_gives_the_same_logits_as_the_dynamic_cache():
         for step in range(3):
             attn = torch.cat([attn, attn.new_ones(6, 1)], 1)
             kw = dict(input_ids=nxt, attention_mask=attn, position_ids=pos + step, use_cache=True)
-            a = model(past_key_values=ref_cache, **kw).logits
-            b = model(past_key_values=cache, **kw).logits
+            a = model(**cache_kwargs(model, ref_cache), **kw).logits
+            b = model(**cache_kwargs(model, cache), **kw).logits
             torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
 
 
@@ -69,3 +83,41 @@ def test_compaction_rule():
     assert _should_compact(7, 64, 10, lazy=True)
     assert _should_compact(1, 64, 1, lazy=False)  # HF cache: drop at once
     assert not _should_compact(5, 64, 0, lazy=False)  # no step left
+
+
+def test_the_cache_is_named_as_the_models_forward_names_it():
+    class Old:  # transformers < 5.24
+        def forward(self, input_ids, past_key_values=None, use_cache=None): ...
+
+    class New:  # transformers >= 5.24
+        def forward(self, input_ids, cache=None, use_cache=None, **kwargs): ...
+
+    class Peft:  # a wrapper passing **kwargs on: its base model decides
+        def get_base_model(self):
+            return New()
+
+        def forward(self, *args, **kwargs): ...
+
+    c = object()
+    assert cache_kwargs(Old(), c) == {"past_key_values": c}
+    assert cache_kwargs(New(), c) == cache_kwargs(Peft(), c) == {"cache": c}
+    assert returned_cache(SimpleNamespace(cache=c)) is c and returned_cache(SimpleNamespace(past_key_values=c)) is c
+    model = build_lab_model(build_lab_tokenizer(), seed=0, hidden_size=32, intermediate_size=64, num_layers=2,
+                            num_heads=2)
+    new_api = tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (5, 24)
+    assert ("cache" in forward_parameters(model)) == new_api
+
+
+@pytest.mark.parametrize("growing", [True, False])
+def test_sampling_passes_no_deprecated_cache_argument(growing, monkeypatch):
+    """Prefill and decoding, with the preallocated cache and with transformers' own (FutureWarning as an error)."""
+    tok = build_lab_tokenizer()
+    model = build_lab_model(tok, seed=0, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2).eval()
+    ids, mask = tokenize_prompts(tok, ["13:385176=", "7:12="])
+    if not growing:
+        monkeypatch.setattr(hf, "to_growing", lambda *a, **k: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        out, *_ = sample_groups(model, ids, mask, group_size=3, temperature=1.0, max_new_tokens=4, eos_token_id=-1,
+                                pad_token_id=tok.pad_token_id, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (6, 4)

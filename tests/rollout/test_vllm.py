@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from entrostat.config.base import ConfigError
+from entrostat.rollout.backends import HF_SAMPLER, build_backend
 from entrostat.rollout.batch import generate_rollout
 from entrostat.rollout.vllm import (
     VLLMUnavailableError,
@@ -62,9 +63,11 @@ def test_prompt_rows_and_sampling_params():
 
 
 def test_backend_selection_and_validation():
-    assert build_sampler("hf", model=None, tokenizer=None, model_name="lab", work_dir=".", dtype="float32", seed=0) is None
-    with pytest.raises(ValueError, match="hf or vllm"):
-        build_sampler("sglang", model=None, tokenizer=None, model_name="lab", work_dir=".", dtype="float32", seed=0)
+    settings = dict(model=None, tokenizer=None, model_name="lab", work_dir=".", dtype="float32", seed=0)
+    with pytest.deprecated_call():
+        assert build_sampler("hf", **settings) is HF_SAMPLER  # the old name until the trainer calls build_backend
+    with pytest.raises(ConfigError, match=r"unknown rollout backend .sglang.*names: hf, .*vllm"):
+        build_backend("sglang", **settings)
     with pytest.raises(ConfigError, match="hf"):
         RolloutConfig(backend="sglang").validate("rollout")
     RolloutConfig(backend="hf").validate("rollout")
@@ -73,6 +76,8 @@ def test_backend_selection_and_validation():
             RolloutConfig(backend="vllm").validate("rollout")
         with pytest.raises(VLLMUnavailableError, match="CUDA"):
             import_vllm()
+        with pytest.raises(VLLMUnavailableError, match="CUDA"):
+            build_backend("vllm", **settings)
 
 
 def test_generate_rollout_uses_a_given_sampler():

@@ -1,8 +1,9 @@
 """Held-out evaluation: n samples per prompt → unbiased pass@k, mean@n, maj@n, distinct correct answers.
 
-``sample_prompts`` draws the samples (``rollout.hf.sample_groups``: one prefill per
-prompt, finished rows leave the batch) and scores them; ``summarize`` turns the
-per-prompt results into the numbers; ``evaluate`` does both. The trainer's
+``sample_prompts`` draws the samples through a rollout backend's sampler
+(``rollout.backends``; by default the HF one, ``rollout.hf.sample_groups``: one
+prefill per prompt, finished rows leave the batch) and scores them; ``summarize``
+turns the per-prompt results into the numbers; ``evaluate`` does both. The trainer's
 periodic evaluation and ``entrostat eval`` both call ``evaluate``.
 
 Scoring calls the task once per distinct (prompt, completion) pair: with n in the
@@ -21,7 +22,8 @@ import torch
 from entrostat.eval.majority import maj_at_n
 from entrostat.eval.passk import default_ks, pass_at_k_many
 from entrostat.rollout.batch import decode_completions
-from entrostat.rollout.hf import sample_groups, tokenize_prompts
+from entrostat.rollout.backends import HF_SAMPLER, Sampler
+from entrostat.rollout.hf import tokenize_prompts
 from entrostat.tasks.base import Problem, Task
 
 
@@ -58,13 +60,16 @@ def sample_prompts(
     top_p: float = 1.0,
     batch_rows: int = 1024,
     progress: bool = False,
+    sampler: Sampler = HF_SAMPLER,
 ) -> list[PromptSamples]:
-    """``n`` scored samples of each problem, drawn ``batch_rows`` rows per sampler call.
+    """``n`` scored samples of each problem, drawn ``batch_rows`` rows per ``sampler.sample_groups`` call.
 
     Sampling uses its own generator seeded with ``seed``, so an evaluation never
     moves the training random streams; the draws depend on ``seed`` and
     ``batch_rows``. A call holds ⌊batch_rows / n⌋ prompts × n samples, or, when
-    n > batch_rows, one prompt × at most batch_rows samples.
+    n > batch_rows, one prompt × at most batch_rows samples. ``sampler``: a rollout
+    backend's (``rollout.backends.build_backend``); one holding its own weights (vLLM)
+    must be synced with ``model`` by the caller.
     """
     if n < 1 or batch_rows < 1:
         raise ValueError(f"need n >= 1 and batch_rows >= 1, got n={n}, batch_rows={batch_rows}")
@@ -79,7 +84,7 @@ def sample_prompts(
             prompt_ids, prompt_mask = tokenize_prompts(tokenizer, [format_prompt(p) for p in chunk])
             for done in range(0, n, per_call):
                 g = min(per_call, n - done)
-                ids, mask, _, _ = sample_groups(
+                ids, mask, _, _ = sampler.sample_groups(
                     model, prompt_ids, prompt_mask, group_size=g, temperature=temperature, top_p=top_p,
                     max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
                     pad_token_id=tokenizer.pad_token_id, generator=gen,
@@ -154,14 +159,16 @@ def evaluate(
     top_p: float = 1.0,
     batch_rows: int = 1024,
     progress: bool = False,
+    sampler: Sampler = HF_SAMPLER,
 ) -> dict[str, float]:
     """``summarize(sample_prompts(...))``: the evaluation numbers of ``problems`` at these sampling settings.
 
     The settings (n, temperature, top_p, max_new_tokens) belong with the numbers
-    wherever they are reported.
+    wherever they are reported. ``sampler``: as in ``sample_prompts``.
     """
     results = sample_prompts(
         model, tokenizer, task, problems, format_prompt=format_prompt, n=n, temperature=temperature,
         max_new_tokens=max_new_tokens, seed=seed, top_p=top_p, batch_rows=batch_rows, progress=progress,
+        sampler=sampler,
     )
     return summarize(results, n, ks)

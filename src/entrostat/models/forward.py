@@ -58,9 +58,12 @@ def shared_prompt_logprobs(
     run; the completions then run against them as a cache. The backward pass sums the rows'
     gradients into the one prompt pass. Same values as the plain path up to float rounding;
     a GRPO group of G rows costs one prompt pass instead of G. Needs a transformers model
-    that accepts ``past_key_values`` (every Hugging Face causal LM).
+    that accepts a cache (every Hugging Face causal LM; ``rollout.kv_cache.cache_kwargs``
+    names it as the model's transformers version does).
     """
     from transformers import DynamicCache
+
+    from entrostat.rollout.kv_cache import cache_kwargs, returned_cache
 
     runs = prompt_runs(batch)
     first = torch.cumsum(runs, 0) - runs
@@ -72,11 +75,11 @@ def shared_prompt_logprobs(
         logits = out.logits.repeat_interleave(runs, dim=0)  # (B, 1, V): predicts the first completion token
         if t > 1:
             cache = DynamicCache()
-            for i, layer in enumerate(out.past_key_values.layers):
+            for i, layer in enumerate(returned_cache(out).layers):
                 cache.update(layer.keys.repeat_interleave(runs, dim=0), layer.values.repeat_interleave(runs, dim=0), i)
             mask = torch.cat([batch.prompt_mask.long(), batch.completion_mask[:, :-1].long()], dim=1)
             pos = batch.prompt_mask.long().sum(-1, keepdim=True) + torch.arange(t - 1, device=mask.device)
             rest = model(input_ids=batch.completion_ids[:, :-1], attention_mask=mask, position_ids=pos,
-                         past_key_values=cache, use_cache=True).logits
+                         use_cache=True, **cache_kwargs(model, cache)).logits
             logits = torch.cat([logits, rest], dim=1)
     return logprobs_and_entropy(logits, batch.completion_ids, temperature)

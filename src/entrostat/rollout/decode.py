@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from entrostat.rollout.kv_cache import is_growing
+from entrostat.rollout.kv_cache import cache_kwargs, is_growing
 from entrostat.rollout.sampling import sample_step
 
 
@@ -58,6 +58,7 @@ def decode(
     rows = torch.arange(bsz, device=device)  # output row of each batch row
     live = torch.ones(bsz, dtype=torch.bool, device=device)  # batch rows that have not emitted EOS
     lazy, steps = is_growing(cache), 0
+    cache_kw = cache_kwargs(model, cache)  # the same cache object all along (rows leave it in place)
     for step in range(max_new_tokens):
         tok, lp = sample_step(logits, temperature, generator, top_p)  # (B_batch,)
         out_rows = rows[live]
@@ -73,7 +74,7 @@ def decode(
             rows, tok, live, attn_all = rows[keep], tok[keep], live[keep], attn_all[keep]
             next_pos, temperature = next_pos[keep], temperature[keep]
         out = model(input_ids=tok[:, None], attention_mask=attn_all[:, : t_prompt + steps], position_ids=next_pos,
-                    past_key_values=cache, use_cache=True)
+                    use_cache=True, **cache_kw)
         logits = out.logits[:, -1, :]
         next_pos = next_pos + 1
     truncated = torch.zeros(bsz, dtype=torch.bool, device=device)

@@ -20,14 +20,13 @@ the generator's consumption). Draws also differ from entrostat ≤ 0.1's sampler
 
 from __future__ import annotations
 
-import inspect
 from typing import Sequence
 
 import torch
 from torch import Tensor
 
 from entrostat.rollout.decode import decode
-from entrostat.rollout.kv_cache import capacity_for, to_growing
+from entrostat.rollout.kv_cache import cache_kwargs, capacity_for, forward_parameters, returned_cache, to_growing
 from entrostat.rollout.sampling import sample_step, top_p_logprobs
 
 __all__ = ["sample_completions", "sample_groups", "sample_step", "tokenize_prompts", "top_p_logprobs"]
@@ -50,14 +49,8 @@ def _new_cache(model):
 
 
 def _last_logits_kwargs(model) -> dict:
-    """``logits_to_keep=1`` where the model's forward accepts it (skips the LM head on prompt positions).
-    A PEFT wrapper's forward takes **kwargs and passes them on: its base model's signature decides."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    try:
-        params = inspect.signature(base.forward).parameters
-    except (TypeError, ValueError):
-        return {}
-    return {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+    """``logits_to_keep=1`` where the model's forward accepts it (skips the LM head on prompt positions)."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in forward_parameters(model) else {}
 
 
 def _check_args(max_new_tokens: int, top_p: float) -> None:
@@ -71,9 +64,9 @@ def _prefill(model, prompt_ids: Tensor, prompt_mask: Tensor):
     """One forward over the prompts: (last logits (B, V), cache, attention mask (B, T_prompt), next position (B, 1))."""
     attn = prompt_mask.to(device=prompt_ids.device, dtype=torch.long)  # (B, T_prompt)
     positions = (attn.cumsum(-1) - 1).clamp(min=0)  # (B, T_prompt): real tokens count from 0
-    out = model(input_ids=prompt_ids, attention_mask=attn, position_ids=positions,
-                past_key_values=_new_cache(model), use_cache=True, **_last_logits_kwargs(model))
-    return out.logits[:, -1, :], out.past_key_values, attn, positions[:, -1:] + 1
+    out = model(input_ids=prompt_ids, attention_mask=attn, position_ids=positions, use_cache=True,
+                **cache_kwargs(model, _new_cache(model)), **_last_logits_kwargs(model))
+    return out.logits[:, -1, :], returned_cache(out), attn, positions[:, -1:] + 1
 
 
 @torch.no_grad()

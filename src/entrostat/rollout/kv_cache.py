@@ -14,9 +14,16 @@ never the empty capacity). ``to_growing`` converts a prefilled ``DynamicCache``
 (each prompt's rows repeated G times on the way) and declines caches it does not
 understand (sliding-window, quantised or pre-4.56 caches), so callers fall back to
 the HF cache.
+
+``cache_kwargs`` and ``returned_cache`` name the cache the way the model's forward
+does: transformers 5.24 renamed the forward argument and the output field
+``past_key_values`` to ``cache`` (the old name warns, FutureWarning, and goes in
+5.40); earlier versions only know ``past_key_values``.
 """
 
 from __future__ import annotations
+
+import inspect
 
 from torch import Tensor
 
@@ -119,4 +126,26 @@ def capacity_for(prompt_len: int, max_new_tokens: int) -> int:
     return prompt_len + max(max_new_tokens - 1, 0)
 
 
-__all__ = ["GrowingLayer", "capacity_for", "is_growing", "to_growing"]
+def forward_parameters(model) -> frozenset[str]:
+    """Parameter names of ``model``'s forward (empty when its signature cannot be read). A PEFT
+    wrapper's forward takes **kwargs and passes them on: its base model's signature decides."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return frozenset(inspect.signature(base.forward).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
+
+
+def cache_kwargs(model, cache) -> dict:
+    """The keyword that hands ``cache`` to ``model``'s forward: ``cache`` where the forward takes it
+    (transformers >= 5.24), else ``past_key_values``."""
+    return {"cache": cache} if "cache" in forward_parameters(model) else {"past_key_values": cache}
+
+
+def returned_cache(out):
+    """The cache a forward returned: ``out.cache`` (transformers >= 5.24), else ``out.past_key_values``."""
+    return out.cache if hasattr(out, "cache") else out.past_key_values
+
+
+__all__ = ["GrowingLayer", "cache_kwargs", "capacity_for", "forward_parameters", "is_growing", "returned_cache",
+           "to_growing"]

@@ -1,7 +1,7 @@
-"""vLLM rollouts on a GPU (optional extra ``entrostat[vllm]``; ``rollout.backend = vllm``).
+"""vLLM rollouts on a GPU (optional extra ``entrostat[vllm]``; the ``vllm`` backend of ``rollout.backends``).
 
-``VLLMSampler.sample_groups`` has the signature and the return tensors of
-``rollout.hf.sample_groups`` (so ``generate_rollout`` takes either): G
+``VLLMSampler`` is a ``rollout.backends.Sampler``: its ``sample_groups`` has the
+signature and the return tensors of ``rollout.hf.sample_groups``: G
 completions of each of P prompts as P·G vLLM requests, each with its own
 ``SamplingParams`` (its row's temperature, ``top_p``, ``max_tokens``, one seed
 drawn from the caller's ``torch.Generator`` so a resumed run asks for the same
@@ -38,6 +38,7 @@ engine test ``gpu``.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -194,17 +195,14 @@ def _save_for_engine(model, tokenizer, where: Path) -> str:
     return str(where)
 
 
-def build_sampler(backend: str, *, model, tokenizer, model_name: str, work_dir: str | Path, dtype: str, seed: int,
-                  gpu_memory_utilization: float = 0.5, lora: bool = False):
-    """None for ``hf`` (``generate_rollout`` then samples with ``rollout.hf``), a VLLMSampler for ``vllm``.
+def build_vllm_sampler(*, model, tokenizer, model_name: str, work_dir: str | Path, dtype: str, seed: int,
+                       gpu_memory_utilization: float = 0.5, lora: bool = False, **_: Any) -> VLLMSampler:
+    """The ``vllm`` rollout backend (``rollout.backends``): a VLLMSampler for the policy ``model``.
 
     The engine starts from ``model_name`` when it is a local directory, else from a copy of the loaded
     policy written under ``work_dir/vllm-model``; ``sync_weights`` replaces the weights anyway.
+    Settings meant for other backends are ignored.
     """
-    if backend == "hf":
-        return None
-    if backend != "vllm":
-        raise ValueError(f"unknown rollout backend {backend!r}: use hf or vllm")
     import_vllm()  # fail before writing anything
     if lora:
         raise VLLMUnavailableError("rollout.backend = vllm does not support model.lora yet (the engine needs merged "
@@ -212,3 +210,12 @@ def build_sampler(backend: str, *, model, tokenizer, model_name: str, work_dir: 
     path = Path(model_name).expanduser()
     model_dir = str(path) if path.is_dir() else _save_for_engine(model, tokenizer, Path(work_dir) / "vllm-model")
     return VLLMSampler(model_dir, dtype=dtype, seed=seed, gpu_memory_utilization=gpu_memory_utilization)
+
+
+def build_sampler(backend: str, **settings: Any):
+    """Deprecated alias of ``rollout.backends.build_backend`` (kept until the trainer calls that)."""
+    warnings.warn("entrostat.rollout.vllm.build_sampler is deprecated: use entrostat.rollout.backends.build_backend",
+                  DeprecationWarning, stacklevel=2)
+    from entrostat.rollout.backends import build_backend
+
+    return build_backend(backend, **settings)
