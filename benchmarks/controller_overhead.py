@@ -26,6 +26,7 @@ CONFIGS = {
     "flex_od": ("grpo", ["loss.surrogate=flex_clip", "control.name=flex_od"]),
     "aepo": ("grpo", ["control.name=aepo", "control.kwargs={target: 0.45}"]),
     "scope_rl": ("grpo", ["control.name=scope_rl", "control.kwargs={target: 0.45}"]),
+    "dcpo": ("grpo", ["control.name=dcpo", "control.kwargs={target: 0.45}"]),  # + a no-grad old-log-prob pass
 }
 
 

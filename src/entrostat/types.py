@@ -101,3 +101,26 @@ class AuxRequest:
     max_rows: int | None = None
     max_rows_frac: float | None = None
     keep_frac: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Log-probs a controller needs of the step's main batch at another temperature, declared by the controller
+    (``Controller.score_request``) and fulfilled by the host: logπ_T(y_t) = log_softmax(logits / T) at the
+    sampled tokens under the pre-update policy, from the same forward pass as the old log-probs. The host then
+    hands them to ``Controller.shape_advantages`` before the update (DCPO, ALGORITHMS.md §2.3b)."""
+
+    temperature: float
+
+
+@dataclass(frozen=True)
+class ShapingInputs:
+    """What ``Controller.shape_advantages`` reads: the main batch's ``advantages`` (B,) or (B, T), ``rewards``
+    (B,), completion ``mask``, ``old_logprobs`` at T = 1 and ``tempered_logprobs`` at the requested T, all
+    (B, T) and detached. The rows are the whole step's (all ranks), so batch-wide statistics are global."""
+
+    advantages: torch.Tensor
+    rewards: torch.Tensor
+    mask: torch.Tensor
+    old_logprobs: torch.Tensor
+    tempered_logprobs: torch.Tensor

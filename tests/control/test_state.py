@@ -15,6 +15,7 @@ CASES = {
     "adaptive_entropy": {"target": 0.5, "delta": 1e-3},
     "aepo": {"target": {"kind": "linear", "start": 0.6, "end": 0.4}},
     "scope_rl": {"signal": "nll"},
+    "dcpo": {"target": {"kind": "linear", "start": 0.7, "end": 0.5}, "signal": "nll"},
     "flex_id": {"phase_ratio": 0.4},
     "flex_did": {},
     "flex_od": {},
@@ -67,7 +68,7 @@ def test_unknown_name_lists_valid_ones():
     with pytest.raises(ConfigError) as err:
         build_controller("thermostatt", actuator="eps_high", target=0.5)
     msg = str(err.value)
-    assert "did you mean 'thermostat'" in msg and "adaptive_entropy, aepo, flex_did" in msg
+    assert "did you mean 'thermostat'" in msg and "adaptive_entropy, aepo, dcpo, flex_did" in msg
 
 
 def test_unknown_and_missing_kwargs():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from entrostat.losses import (
     Selection,
     compute_advantages,
     group_ids_from_size,
+    objective,
     needs_selection_prepass,
     needs_token_entropy,
     policy_loss,
@@ -393,3 +395,33 @@ def test_missing_inputs_raise(cfg_kw, missing, message):
     x = PolicyInputs(**{**prob.inputs().__dict__, missing: None})
     with pytest.raises(ValueError, match=message):
         policy_loss(loss_preset("grpo", **cfg_kw), x, Normalizer.from_mask(prob.mask))
+
+
+# ---------------------------------------------------------------- per-token advantages (as veRL's, and DCPO's)
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+@pytest.mark.parametrize("preset", sorted(LOSS_PRESETS))
+def test_per_token_advantages_equal_broadcast_sequence_advantages(preset, aggregation):
+    """Every surrogate, selection and aggregation takes (B, T) advantages: the broadcast (B,) ones give the same
+    loss, gradient and metrics, and a per-token change moves the loss."""
+    cfg, prob = config(preset, aggregation), make_problem(5)
+    sel = whole_selection(cfg, prob, seed=2)
+    seq = step(cfg, prob, 2, sel)
+    per_token = dataclasses.replace(prob, adv=prob.adv[:, None].expand(B, T).clone())
+    sel_t = whole_selection(cfg, per_token, seed=2)
+    assert_same(step(cfg, per_token, 2, sel_t), seq)
+    bumped = per_token.adv + torch.randn(B, T, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    moved = step(cfg, dataclasses.replace(per_token, adv=bumped), 2, whole_selection(cfg, dataclasses.replace(
+        per_token, adv=bumped), seed=2))
+    assert not torch.allclose(moved[1], seq[1])
+
+
+def test_objective_computes_advantages_from_rewards_and_groups():
+    cfg, prob = config("grpo", "token-mean"), make_problem(6)
+    rewards = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+    groups = group_ids_from_size(B, 4)
+    logp, ent = prob.forward()
+    via_rewards = objective(PolicyInputs(logp, prob.old, None, prob.mask, rewards=rewards, group_ids=groups), cfg)
+    given = objective(PolicyInputs(logp, prob.old, compute_advantages("grpo", rewards, groups), prob.mask), cfg)
+    assert via_rewards.loss.item() == given.loss.item() != 0.0
+    with pytest.raises(ValueError, match="advantages, or rewards and group_ids"):
+        objective(PolicyInputs(logp, prob.old, None, prob.mask), cfg)

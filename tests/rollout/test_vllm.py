@@ -11,7 +11,6 @@ from entrostat.rollout.backends import HF_SAMPLER, build_backend
 from entrostat.rollout.batch import generate_rollout
 from entrostat.rollout.vllm import (
     VLLMUnavailableError,
-    build_sampler,
     import_vllm,
     outputs_to_tensors,
     prompt_token_lists,
@@ -64,8 +63,7 @@ def test_prompt_rows_and_sampling_params():
 
 def test_backend_selection_and_validation():
     settings = dict(model=None, tokenizer=None, model_name="lab", work_dir=".", dtype="float32", seed=0)
-    with pytest.deprecated_call():
-        assert build_sampler("hf", **settings) is HF_SAMPLER  # the old name until the trainer calls build_backend
+    assert build_backend("hf", **settings) is HF_SAMPLER
     with pytest.raises(ConfigError, match=r"unknown rollout backend .sglang.*names: hf, .*vllm"):
         build_backend("sglang", **settings)
     with pytest.raises(ConfigError, match="hf"):

@@ -10,10 +10,11 @@ and ``actuators``, the names its ``value()`` returns. ``controller_actuators(nam
 kwargs)`` answers that from the parameters alone, before any controller is built.
 """
 
-from entrostat.control import adaptive_entropy, aepo, flex, scope_rl, thermostat  # noqa: F401  (registrations)
+from entrostat.control import adaptive_entropy, aepo, dcpo, flex, scope_rl, thermostat  # noqa: F401  (registrations)
 from entrostat.control.actuators import controller_actuators, declares_auxiliary_rollout
 from entrostat.control.adaptive_entropy import AdaptiveEntropy, AdaptiveEntropyParams
-from entrostat.control.aepo import AEPO
+from entrostat.control.aepo import AEPO, AEPOParams
+from entrostat.control.dcpo import DCPO, DCPOParams
 from entrostat.control.base import ACTUATORS, CONTROLLERS, Controller, build_controller
 from entrostat.control.flex import (
     FlexDID,
@@ -32,7 +33,7 @@ from entrostat.control.thermostat import Thermostat, ThermostatParams
 
 __all__ = [
     "ACTUATORS", "CONTROLLERS", "Controller", "build_controller", "controller_actuators", "declares_auxiliary_rollout",
-    "TARGETS", "Target", "build_target", "tracking_metrics", "AdaptiveEntropy", "AdaptiveEntropyParams", "AEPO",
+    "TARGETS", "Target", "build_target", "tracking_metrics", "AdaptiveEntropy", "AdaptiveEntropyParams", "AEPO", "AEPOParams", "DCPO", "DCPOParams",
     "FlexDID", "FlexID", "FlexOD", "FlexODParams", "FlexSchedule", "FlexScheduleParams", "flex_lambda",
     "flex_weights", "ScopeRL", "Thermostat", "ThermostatParams",
 ]

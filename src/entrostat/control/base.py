@@ -14,6 +14,9 @@ A controller is a small stateful object that the trainer owns, never part of a l
 - ``signals()`` — internal signals worth logging every step.
 - ``aux_request()`` — extra samples the next step needs (``types.AuxRequest``), or None. The host
   fulfils the declaration (``rollout.auxiliary``); no trainer code knows the method.
+- ``score_request()`` / ``shape_advantages(inputs)`` — log-probs of the main batch at another
+  temperature (``types.ScoreRequest``), or None; when declared, the host computes them with the
+  old log-probs and lets the controller reshape the advantages before the update (DCPO).
 
 Step indexing (one rule for every controller): after ``update`` with
 ``stats["step"] = s``, ``value()`` is for the 0-based step k = s, and the target
@@ -26,11 +29,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping
 
+import torch
+
 from entrostat.config.base import ConfigError
 from entrostat.control._common import call_checked
 from entrostat.losses.config import LossConfig
 from entrostat.registry import Registry
-from entrostat.types import AuxRequest
+from entrostat.types import AuxRequest, ScoreRequest, ShapingInputs
 
 Setter = Callable[[LossConfig, float], LossConfig]
 ACTUATORS: Registry[Setter | None] = Registry("actuator")
@@ -86,6 +91,15 @@ class Controller:
     def aux_request(self) -> AuxRequest | None:
         """The auxiliary rollout the next step needs (default: none)."""
         return None
+
+    def score_request(self) -> ScoreRequest | None:
+        """The tempered log-probs of the next step's main batch this controller needs (default: none)."""
+        return None
+
+    def shape_advantages(self, inputs: ShapingInputs) -> tuple[torch.Tensor, dict[str, float]]:
+        """The advantages (B,) or (B, T) the update uses, from the declared scores, and this step's figures
+        of the shaping to log (default: unchanged, none)."""
+        return inputs.advantages, {}
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"controller": self.name}

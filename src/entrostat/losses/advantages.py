@@ -114,3 +114,30 @@ def entropy_adv_shaping(
     adv = advantages[:, None].expand_as(token_entropy) if advantages.dim() == 1 else advantages
     bonus = torch.minimum(alpha * token_entropy.detach(), adv.abs() / kappa)
     return adv + bonus
+
+
+def dcpo_alpha(gap: float, pass_rate: float) -> float:
+    """DCPO's mixing weight (the AEPO authors' code, commit 15dc716; ALGORITHMS.md §2.3b step 4 and 6):
+    α = a / (1 + a), a = gap / pass_rate, gap = min(|H* − H_prev|, cap) given by the controller.
+    Their code divides by a zero pass rate; we give α = 0 there (the step is plain GRPO)."""
+    if pass_rate <= 0:
+        return 0.0
+    a = gap / pass_rate
+    return a / (1.0 + a)
+
+
+def dcpo_advantages(
+    advantages: torch.Tensor, correct: torch.Tensor, old_logprobs: torch.Tensor, tempered_logprobs: torch.Tensor,
+    alpha: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DCPO's per-token advantages (ALGORITHMS.md §2.3b step 3 and 5): A'_i,t = (1 − α)·A_i + α·c_i·w_i,t with
+    w_i,t = exp(logπ_T(y_t) − logπ_1(y_t)) under the pre-update policy and c_i = 1[correct].
+
+    ``advantages`` (B,) or (B, T); ``correct`` (B,) bool; ``old_logprobs`` / ``tempered_logprobs`` (B, T) at T = 1
+    and at the controller's T. Returns (A' (B, T), w (B, T)). For T > 1, w > 1 on a token whose probability is
+    below the tempered one (a rare token), so correct samples push their rare tokens up: entropy rises; T < 1
+    favours their likely tokens.
+    """
+    adv = advantages[:, None].expand_as(old_logprobs) if advantages.dim() == 1 else advantages
+    w = torch.exp(tempered_logprobs - old_logprobs)
+    return (1.0 - alpha) * adv + alpha * correct.to(adv.dtype)[:, None] * w, w

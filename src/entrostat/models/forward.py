@@ -6,7 +6,7 @@ import contextlib
 
 import torch
 
-from entrostat.ops import logprobs_and_entropy
+from entrostat.ops import logprobs_and_entropy, logprobs_from_logits
 from entrostat.types import RolloutBatch
 
 
@@ -24,10 +24,28 @@ def completion_logprobs(
     Prompt (left-padded) and completion (right-padded) are concatenated; position ids
     count real tokens only, so padding does not shift positions. Only the T + 1 last
     logits are computed (``logits_to_keep``). ``share_prompts``: consecutive rows with the
-    same prompt (a GRPO group) run its forward pass once (``shared_prompt_logprobs``).
+    same prompt (a GRPO group) run its forward pass once (``shared_prompt_logits``).
     """
+    logits = completion_logits(model, batch, bf16=bf16, share_prompts=share_prompts)
+    return logprobs_and_entropy(logits, batch.completion_ids, temperature)
+
+
+def completion_scores(
+    model: torch.nn.Module, batch: RolloutBatch, temperatures: tuple[float, ...], *, bf16: bool = False,
+    share_prompts: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, dict[float, torch.Tensor]]:
+    """``completion_logprobs`` at T = 1 and, from the same forward pass, log_softmax(logits / T) at the sampled
+    tokens for each T of ``temperatures``: (log π, H, {T: log π_T}), all (B, T) fp32."""
+    logits = completion_logits(model, batch, bf16=bf16, share_prompts=share_prompts)
+    logp, ent = logprobs_and_entropy(logits, batch.completion_ids)
+    return logp, ent, {t: logprobs_from_logits(logits, batch.completion_ids, t) for t in temperatures}
+
+
+def completion_logits(model: torch.nn.Module, batch: RolloutBatch, *, bf16: bool = False,
+                      share_prompts: bool = False) -> torch.Tensor:
+    """(B, T, V) logits predicting each completion token (see ``completion_logprobs``)."""
     if share_prompts:
-        return shared_prompt_logprobs(model, batch, bf16=bf16, temperature=temperature)
+        return shared_prompt_logits(model, batch, bf16=bf16)
     ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1)  # (B, Tp + T)
     attn = torch.cat([batch.prompt_mask.long(), batch.completion_mask.long()], dim=1)
     # Completion positions after EOS are masked in attention but must still get positions.
@@ -36,8 +54,7 @@ def completion_logprobs(
     t = batch.completion_ids.shape[1]
     with autocast(bf16):
         logits = model(input_ids=ids, attention_mask=attn, position_ids=positions, logits_to_keep=t + 1).logits
-    logits = logits[:, :-1]  # (B, T, V): logits at position i predict token i + 1
-    return logprobs_and_entropy(logits, batch.completion_ids, temperature)
+    return logits[:, :-1]  # (B, T, V): logits at position i predict token i + 1
 
 
 def prompt_runs(batch: RolloutBatch) -> torch.Tensor:
@@ -49,10 +66,8 @@ def prompt_runs(batch: RolloutBatch) -> torch.Tensor:
     return torch.diff(torch.cat([starts, starts.new_tensor([ids.shape[0]])]))
 
 
-def shared_prompt_logprobs(
-    model: torch.nn.Module, batch: RolloutBatch, *, bf16: bool = False, temperature: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``completion_logprobs`` with each distinct prompt's forward pass run once and shared by its rows.
+def shared_prompt_logits(model: torch.nn.Module, batch: RolloutBatch, *, bf16: bool = False) -> torch.Tensor:
+    """``completion_logits`` with each distinct prompt's forward pass run once and shared by its rows.
 
     The prompt's keys and values (with their autograd graph) are repeated to the rows of its
     run; the completions then run against them as a cache. The backward pass sums the rows'
@@ -82,4 +97,4 @@ def shared_prompt_logprobs(
             rest = model(input_ids=batch.completion_ids[:, :-1], attention_mask=mask, position_ids=pos,
                          use_cache=True, **cache_kwargs(model, cache)).logits
             logits = torch.cat([logits, rest], dim=1)
-    return logprobs_and_entropy(logits, batch.completion_ids, temperature)
+    return logits

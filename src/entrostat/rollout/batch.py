@@ -22,7 +22,7 @@ def generate_rollout(
     temperature: float | torch.Tensor,
     max_new_tokens: int,
     generator: torch.Generator | None = None,
-    sampler: Sampler | None = HF_SAMPLER,
+    sampler: Sampler = HF_SAMPLER,
 ) -> RolloutBatch:
     """P problems × G samples → RolloutBatch with completions and decoded texts in ``meta``.
 
@@ -31,14 +31,12 @@ def generate_rollout(
     rows p·G … p·G + G − 1. ``meta`` holds ``problems`` (per row) and ``texts`` (decoded
     completions without special tokens). ``sampler``: a rollout backend's sampler
     (``rollout.backends.build_backend``), the HF one by default; one holding its own weights
-    (vLLM) must be synced with ``model`` by the caller. None also means the HF sampler (the
-    trainer's convention before the backend registry; drop it once the trainer passes a sampler).
+    (vLLM) must be synced with ``model`` by the caller.
     """
     rows = [p for p in problems for _ in range(group_size)]
     ids_p, mask_p = tokenize_prompts(tokenizer, [format_prompt(p) for p in problems])  # (P, T_prompt)
     b = len(rows)
     temp = torch.as_tensor(temperature, dtype=torch.float32).expand(b).clone()
-    sampler = HF_SAMPLER if sampler is None else sampler
     ids, mask, logps, truncated = sampler.sample_groups(
         model, ids_p, mask_p, group_size=group_size, temperature=temp, max_new_tokens=max_new_tokens,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, generator=generator,

@@ -38,7 +38,6 @@ engine test ``gpu``.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -210,12 +209,3 @@ def build_vllm_sampler(*, model, tokenizer, model_name: str, work_dir: str | Pat
     path = Path(model_name).expanduser()
     model_dir = str(path) if path.is_dir() else _save_for_engine(model, tokenizer, Path(work_dir) / "vllm-model")
     return VLLMSampler(model_dir, dtype=dtype, seed=seed, gpu_memory_utilization=gpu_memory_utilization)
-
-
-def build_sampler(backend: str, **settings: Any):
-    """Deprecated alias of ``rollout.backends.build_backend`` (kept until the trainer calls that)."""
-    warnings.warn("entrostat.rollout.vllm.build_sampler is deprecated: use entrostat.rollout.backends.build_backend",
-                  DeprecationWarning, stacklevel=2)
-    from entrostat.rollout.backends import build_backend
-
-    return build_backend(backend, **settings)

@@ -59,9 +59,9 @@ class StepRollouts:
         return batch.with_(rewards=rewards, meta={**batch.meta, **meta})
 
     def synced_sampler(self):
-        """The external sampler holding the current weights (synced once after any optimizer steps since
-        the last rollout, and after a resume), or None for the built-in sampler."""
-        if self.sampler is not None and self._sampler_weights != self.weights_version():
+        """The backend's sampler holding the current weights (synced once after any optimizer steps since the
+        last rollout, and after a resume; a no-op for the HF sampler, which samples from the model itself)."""
+        if self._sampler_weights != self.weights_version():
             self.sampler.sync_weights(self.model)
             self._sampler_weights = self.weights_version()
         return self.sampler

@@ -30,7 +30,8 @@ def policy_stats(batch: RolloutBatch, token_entropy: torch.Tensor, first_row: in
     ``first_row:`` of the training batch."""
     rows = slice(first_row, None)
     mask, old = batch.completion_mask[rows], batch.old_logprobs[rows]
-    adv_tok = batch.advantages[rows, None].expand_as(mask)
+    adv = batch.advantages[rows]
+    adv_tok = adv[:, None].expand_as(mask) if adv.dim() == 1 else adv  # (B, T): per-token advantages (DCPO)
     return {
         "entropy": float(masked_mean(token_entropy[rows], mask)),
         "nll": float(masked_mean(-old, mask)),

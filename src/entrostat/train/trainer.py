@@ -21,10 +21,18 @@ from entrostat.config.run import RunConfig, lab_base_recipe
 from entrostat.eval.evaluate import evaluate
 from entrostat.eval.target import init_weights
 from entrostat.models.loading import load_policy
-from entrostat.rollout.vllm import build_sampler
+from entrostat.rollout.backends import build_backend
 from entrostat.tasks.scoring import build_task
 from entrostat.train import checkpoint as ckpt
-from entrostat.train.control import apply_actuators, aux_requests, build_controllers, controller_values, update_controllers
+from entrostat.train.control import (
+    apply_actuators,
+    aux_requests,
+    build_controllers,
+    controller_values,
+    score_temperatures,
+    shape_advantages,
+    update_controllers,
+)
 from entrostat.train.rollouts import StepRollouts
 from entrostat.train.stats import policy_stats, reward_stats, step_diagnostics
 from entrostat.train.update import TrainingError, Updater
@@ -56,7 +64,7 @@ class Trainer:
         }
         self.counters = {"nonfinite_skipped": 0, "nonfinite_in_row": 0, "reward_errors": 0}
         self.updater = Updater(cfg, self.model, ref_model, self.generators["select"], self.counters)
-        sampler = build_sampler(  # None: the built-in rollout.hf sampler
+        sampler = build_backend(
             cfg.rollout.backend, model=self.model, tokenizer=self.tokenizer, model_name=m.name, work_dir=self.run_dir,
             dtype=m.dtype, seed=cfg.trainer.seed, gpu_memory_utilization=cfg.rollout.vllm_gpu_memory, lora=bool(m.lora),
         )
@@ -74,7 +82,7 @@ class Trainer:
         t0 = clock()
         actuators = controller_values(self.controllers)
         self.updater.loss_cfg, self.updater.step_idx = apply_actuators(c.loss, actuators), self.step_idx
-        requests = aux_requests(self.controllers)
+        requests, temperatures = aux_requests(self.controllers), score_temperatures(self.controllers)
         times["time/control"] = clock() - t0
         problems = self.task.problems("train", c.rollout.prompts_per_step, self._data_seed(self.step_idx))
         main = self.rollouts.main(problems)
@@ -83,7 +91,8 @@ class Trainer:
         joined, extras = self.rollouts.auxiliary(problems, main, requests)
         times["time/aux_rollout"] = clock() - t1
         t2 = clock()
-        batch, token_entropy = self.updater.score_old(joined.batch)
+        batch, token_entropy, tempered = self.updater.score_old(joined.batch, temperatures)
+        batch, shaping = shape_advantages(self.controllers, batch, tempered)
         times["time/old_logprobs"] = clock() - t2
         t3 = clock()
         update, batch, token_entropy = self.updater.update(batch, token_entropy, extras)
@@ -94,7 +103,7 @@ class Trainer:
                   "nonfinite_skipped": float(self.counters["nonfinite_skipped"]),
                   **policy_stats(batch, token_entropy, joined.first_main_row), **joined.stats, **update,
                   **step_diagnostics(batch, token_entropy, joined.first_main_row, eta),
-                  **{f"control/{k}": v for k, v in actuators.items()}}
+                  **{f"control/{k}": v for k, v in actuators.items()}, **shaping}
         t4 = clock()
         record.update(update_controllers(self.controllers, record, c.trainer.steps))
         times["time/control"] += clock() - t4

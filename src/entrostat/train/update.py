@@ -24,7 +24,7 @@ from entrostat.losses import (
     objective,
     select_tokens,
 )
-from entrostat.models.forward import completion_logprobs
+from entrostat.models.forward import completion_logprobs, completion_scores
 from entrostat.models.lora import trainable_parameters
 from entrostat.rollout.auxiliary import AuxRows
 from entrostat.tasks.scoring import correct_mask
@@ -76,21 +76,27 @@ class Updater:
         return one_update and (one_micro or not needs_selection_prepass(self.loss_cfg))
 
     @torch.no_grad()
-    def score_old(self, batch: RolloutBatch) -> tuple[RolloutBatch, torch.Tensor | None]:
+    def score_old(self, batch: RolloutBatch, temperatures: tuple[float, ...] = ()
+                  ) -> tuple[RolloutBatch, torch.Tensor | None, dict[float, torch.Tensor]]:
         """Old (rollout-time, T = 1) log-probs and exact token entropy (B, T), unless fused into the
-        update (then None); reference log-probs when a KL term needs them."""
+        update (then None); reference log-probs when a KL term needs them; {T: log π_T} of the sampled
+        tokens from the same forward for each of ``temperatures`` (which rules out the fused path)."""
         bf16 = self.cfg.model.bf16_autocast
-        old, ent = (None, None) if self.fused_old_logprobs() else self.chunked_forward(self.model, batch, bf16)
+        old, ent, tempered = None, None, {}
+        if temperatures or not self.fused_old_logprobs():
+            old, ent, tempered = self.chunked_forward(self.model, batch, bf16, temperatures)
         ref = self.chunked_forward(self.ref_model, batch, bf16)[0] if self.ref_model is not None else None
-        return batch.with_(old_logprobs=old, ref_logprobs=ref), ent
+        return batch.with_(old_logprobs=old, ref_logprobs=ref), ent, tempered
 
-    def chunked_forward(self, model, batch: RolloutBatch, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def chunked_forward(self, model, batch: RolloutBatch, bf16: bool, temperatures: tuple[float, ...] = ()
+                        ) -> tuple[torch.Tensor, torch.Tensor, dict[float, torch.Tensor]]:
         size = self.cfg.trainer.micro_batch_size or batch.batch_size
         share = self.cfg.trainer.share_prompts
-        parts = [completion_logprobs(model, batch.select(torch.arange(s, min(s + size, batch.batch_size))), bf16=bf16,
-                                     share_prompts=share)
+        parts = [completion_scores(model, batch.select(torch.arange(s, min(s + size, batch.batch_size))), temperatures,
+                                   bf16=bf16, share_prompts=share)
                  for s in range(0, batch.batch_size, size)]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        tempered = {t: torch.cat([p[2][t] for p in parts]) for t in temperatures}
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), tempered
 
     def _forward(self, batch: RolloutBatch) -> tuple[torch.Tensor, torch.Tensor]:
         return completion_logprobs(self.model, batch, bf16=self.cfg.model.bf16_autocast,
@@ -172,7 +178,7 @@ class Updater:
             logprobs, ent = mb.old_logprobs, fresh_entropy
         else:
             with torch.no_grad():
-                logprobs, ent = self.chunked_forward(self.model, mb, self.cfg.model.bf16_autocast)
+                logprobs, ent, _ = self.chunked_forward(self.model, mb, self.cfg.model.bf16_autocast)
         return select_tokens(
             self.loss_cfg, advantages=mb.advantages, logprobs=logprobs, old_logprobs=mb.old_logprobs,
             mask=mb.completion_mask, token_entropy=ent, generator=self.generator,
