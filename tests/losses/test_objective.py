@@ -264,6 +264,24 @@ def test_positive_nll_by_hand():
     torch.testing.assert_close(logp.grad, torch.tensor([[-0.1 / 3, -0.1 / 3, 0.0], [0.0, 0.0, 0.0]]))
 
 
+def test_positive_nll_over_correct_tokens_by_hand():
+    # Klear's normaliser: the 2 tokens of the correct row only, counted over the step by the host
+    correct = torch.tensor([True, False])
+    x, logp = _hand_inputs(is_correct=correct)
+    norm = Normalizer.from_mask(x.mask, correct=correct)
+    assert norm.num_correct_tokens == 2.0
+    out = policy_loss(loss_preset("grpo", positive_nll_coef=0.1, positive_nll_norm="correct_tokens"), x, norm)
+    out.loss.backward()
+    assert out.loss.item() == pytest.approx(0.1 * (math.log(2) + math.log(4)) / 2)
+    torch.testing.assert_close(logp.grad, torch.tensor([[-0.05, -0.05, 0.0], [0.0, 0.0, 0.0]]))
+    # split into one-row micro-batches with the step's normaliser: the same total
+    halves = [policy_loss(loss_preset("grpo", positive_nll_coef=0.1, positive_nll_norm="correct_tokens"),
+                          _hand_inputs(is_correct=correct)[0].__class__(
+                              **{f: (v[sl] if torch.is_tensor(v) else v) for f, v in vars(x).items()}), norm).loss
+              for sl in (slice(0, 1), slice(1, 2))]
+    assert sum(h.item() for h in halves) == pytest.approx(out.loss.item())
+
+
 def test_policy_term_and_clip_metrics_by_hand():
     # tokens (r, A): (1.5, +1) clipped high → −1.2; (0.5, −1) clipped low → 0.8; (4, −1) dual → 3; (1, 1) → −1
     lp = torch.tensor([[math.log(1.5), math.log(0.5)], [math.log(4.0), 0.0]]) - 2.0

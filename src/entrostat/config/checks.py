@@ -60,6 +60,8 @@ RULES = (
     Rule(("top_entropy_rho",), lambda loss: loss.selection == "top_entropy",
          "only the top_entropy token selection reads it and loss.selection is {selection!r}",
          "set loss.selection=top_entropy (recipe top_entropy)"),
+    Rule(("positive_nll_norm",), lambda loss: loss.positive_nll_coef > 0,
+         "the positive NLL term is off (loss.positive_nll_coef is 0)", "set loss.positive_nll_coef (Klear: 0.1)"),
     Rule(("entropy_adv_alpha", "entropy_adv_kappa"), lambda loss: loss.entropy_adv,
          "Entropy-Adv shaping is off (loss.entropy_adv is false)", "set loss.entropy_adv=true (recipe entropy_adv)"),
     Rule(("eps_low", "eps_high"), lambda loss: loss.surrogate != "flex_clip",

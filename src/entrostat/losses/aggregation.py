@@ -21,24 +21,28 @@ AGGREGATIONS: Registry[Aggregation] = Registry("aggregation")
 
 @dataclass(frozen=True)
 class Normalizer:
-    """Counts for one optimizer step. ``max_len`` is Dr.GRPO's constant T_max (the generation budget)."""
+    """Counts for one optimizer step. ``max_len`` is Dr.GRPO's constant T_max (the generation budget);
+    ``num_correct_tokens`` the valid tokens of correct samples (for a positive NLL over them only)."""
 
     num_tokens: float
     num_seqs: float
     max_len: float = 1.0
+    num_correct_tokens: float = 0.0
 
     @staticmethod
-    def from_mask(mask: torch.Tensor, max_len: int | None = None) -> "Normalizer":
-        """Counts of the whole step's (B, T) completion mask; ``max_len`` defaults to T."""
+    def from_mask(mask: torch.Tensor, max_len: int | None = None, correct: torch.Tensor | None = None) -> "Normalizer":
+        """Counts of the whole step's (B, T) completion mask; ``max_len`` defaults to T; ``correct`` (B,) bool."""
         return Normalizer(
             num_tokens=float(mask.sum()),
             num_seqs=float(mask.shape[0]),
             max_len=float(max_len if max_len is not None else mask.shape[-1]),
+            num_correct_tokens=float(mask[correct].sum()) if correct is not None else 0.0,
         )
 
     def merged(self, other: "Normalizer") -> "Normalizer":
         """Counts of two disjoint shards (e.g. two ranks) of one step."""
-        return Normalizer(self.num_tokens + other.num_tokens, self.num_seqs + other.num_seqs, self.max_len)
+        return Normalizer(self.num_tokens + other.num_tokens, self.num_seqs + other.num_seqs, self.max_len,
+                          self.num_correct_tokens + other.num_correct_tokens)
 
 
 def aggregate(per_token_loss: torch.Tensor, mask: torch.Tensor, mode: str, normalizer: Normalizer) -> torch.Tensor:

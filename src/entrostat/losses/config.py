@@ -19,6 +19,7 @@ from entrostat.losses.surrogates import SURROGATES
 from entrostat.registry import unknown_name_message
 
 SCOPES = ("minibatch", "microbatch")
+POSITIVE_NLL_NORMS = ("step", "correct_tokens")
 
 
 @dataclass
@@ -57,6 +58,9 @@ class LossConfig:
     beta1: float = doc(0.5, "CE-GPPO β₁: gradient factor of low-clipped negative tokens (raising it lowers entropy)")
     beta2: float = doc(1.0, "CE-GPPO β₂: gradient factor of high-clipped positive tokens (raising it raises entropy)")
     positive_nll_coef: float = doc(0.0, "coefficient of the mean NLL of correct responses added to the loss (Klear: 0.1)")
+    positive_nll_norm: str = doc("step", "what the positive NLL term is divided by: step (the step's aggregation, like "
+                                 "the policy loss; ours) or correct_tokens (the step's correct tokens only, as "
+                                 "Kwai-Klear's code)")
     flex: FlexConfig = doc(FlexConfig(), "flex_clip bounds")
     selection: str = doc("none", "token selection: none, clip_cov, kl_cov, top_entropy (losses.SELECTIONS)")
     selection_scope: str = doc("minibatch", "where selections run: minibatch (invariant) or microbatch (veRL-compatible)")
@@ -81,6 +85,7 @@ class LossConfig:
             ("aggregation", self.aggregation, list(AGGREGATIONS)),
             ("selection", self.selection, ["none", *SELECTIONS.names()]),
             ("selection_scope", self.selection_scope, list(SCOPES)),
+            ("positive_nll_norm", self.positive_nll_norm, list(POSITIVE_NLL_NORMS)),
             ("kl_estimator", self.kl_estimator, KL_ESTIMATORS.names()),
         ):
             if value not in valid:

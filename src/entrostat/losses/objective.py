@@ -250,9 +250,11 @@ def _regularisers(cfg: LossConfig, x: PolicyInputs, norm: Normalizer, metrics: d
     if cfg.positive_nll_coef > 0:
         if x.is_correct is None:
             raise ValueError("positive_nll_coef > 0 needs is_correct (B,)")
-        # Departure (Klear 2508.07629 averages over correct tokens): normalised by the step's
-        # token count so the term stays micro-batch invariant.
-        nll = aggregate(-x.logprobs, x.mask * x.is_correct[:, None].to(x.mask.dtype), cfg.aggregation, norm)
+        correct_tokens = x.mask * x.is_correct[:, None].to(x.mask.dtype)
+        if cfg.positive_nll_norm == "correct_tokens":  # Klear 2508.07629's code: the mean over correct tokens
+            nll = masked_sum(-x.logprobs, correct_tokens) / max(norm.num_correct_tokens, 1.0)
+        else:  # ours: the step's aggregation, like the policy loss (micro-batch invariant either way)
+            nll = aggregate(-x.logprobs, correct_tokens, cfg.aggregation, norm)
         total = total + cfg.positive_nll_coef * nll
         metrics["positive_nll"] = nll.detach()
     return total

@@ -136,7 +136,7 @@ class Updater:
         selection pre-pass costs nothing). ``fused``: old log-probs are the detached current ones
         (see ``fused_old_logprobs``); they are returned with the entropy, else None.
         """
-        norm = Normalizer.from_mask(mb.completion_mask, max_len=self.cfg.rollout.max_new_tokens)
+        norm = Normalizer.from_mask(mb.completion_mask, max_len=self.cfg.rollout.max_new_tokens, correct=correct_mask(mb))
         prepass = needs_selection_prepass(self.loss_cfg)
         selection = self.minibatch_selection(mb, fresh_entropy) if prepass and not fused else None
         size = self.cfg.trainer.micro_batch_size or mb.batch_size
