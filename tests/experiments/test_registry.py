@@ -69,3 +69,23 @@ def test_schedules_warm_up_by_default_and_warmup_0_starts_from_the_base(recorded
 def test_schedules_refuse_a_warmup_that_is_not_a_count(recorded_schedules, bad):
     with pytest.raises(ConfigError, match="warmup"):
         recorded_schedules(bad)
+
+
+def test_authors_table_rows_and_grpo_under_every_target():
+    from entrostat.experiments.registry import PASS_KS, authors_markdown, authors_table
+
+    def recs(h, reward, p1):
+        rows = [{"entropy": h, "reward_mean": reward} for _ in range(20)]
+        rows[-1].update({f"eval/pass@{k}": min(1.0, p1 * k) for k in PASS_KS})
+        return rows
+
+    runs = {"grpo": [recs(0.5, 0.6, 0.4), recs(0.7, 0.8, 0.6)], "dcpo@0.3": [recs(0.33, 0.5, 0.3), recs(0.27, 0.5, 0.3)]}
+    table = authors_table(runs, {"dcpo@0.3": 0.3}, {0.3: 0.3, 0.8: 0.8})
+    assert [(r["method"], r["frac"]) for r in table] == [("dcpo", 0.3), ("grpo", 0.3), ("grpo", 0.8)]
+    dcpo, grpo_low, grpo_high = table
+    assert dcpo["error"] == pytest.approx(0.1) and dcpo["error_std"] == pytest.approx(0.0)
+    assert grpo_low["error"] == pytest.approx((0.2 / 0.3 + 0.4 / 0.3) / 2)
+    assert grpo_high["error"] == pytest.approx((0.3 / 0.8 + 0.1 / 0.8) / 2)
+    assert grpo_low["reward"] == pytest.approx(0.7) and grpo_low["pass@1"] == pytest.approx(0.5)
+    lines = authors_markdown(table, 1.0, 2)
+    assert lines[4].startswith("| 0.3 × base (0.300) | dcpo | 0.100 ± 0.000 | 0.500 ± 0.000 | 0.300 |")

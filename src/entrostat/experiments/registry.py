@@ -204,5 +204,68 @@ def targets(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     return out_dir
 
 
+AUTHORS_METHODS = ("dcpo", "scope_rl", "aepo", "aepo_paper")
+PASS_KS = (1, 2, 4, 8, 16, 32, 64)
+
+
+@EXPERIMENTS.register("authors")
+def authors(out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
+    """DCPO, SCOPE-RL, AEPO (the lab recipe and as the authors ran it) and GRPO on the thought lab at H* = 0.3, 0.5,
+    0.8 × the base model's entropy: tracking error (second half), final training reward (mean of the last 10
+    steps) and held-out pass@k, k = 1 … 64, at the last step (100 prompts × 64 samples, T = 1). The targets' unit
+    is the base entropy of seed ``base_seed=N`` (default: the first seed), so seeds split over processes
+    (``--seeds 1 base_seed=0``) train the same runs as one process would."""
+    from entrostat.experiments.runs import base_entropy, run_group
+
+    base_seed, overrides = pop_setting(overrides, "base_seed")
+    overrides = [*THOUGHT_LAB, "eval.prompts=100", "eval.samples=64", *overrides]
+    h0 = base_entropy(int(base_seed) if base_seed is not None else seeds[0], overrides)
+    specs, goals = [("grpo", "grpo", [])], {}
+    for frac in (0.3, 0.5, 0.8):
+        for method in AUTHORS_METHODS:
+            goals[f"{method}@{frac}"] = round(frac * h0, 4)
+            specs.append((f"{method}@{frac}", method, [f"control.kwargs.target={goals[f'{method}@{frac}']}"]))
+    runs = run_group(out_dir, specs, seeds, overrides, final_eval=True)
+    table = authors_table(runs, goals, {frac: round(frac * h0, 4) for frac in (0.3, 0.5, 0.8)})
+    (out_dir / "results.json").write_text(json.dumps({"base_entropy": h0, "rows": table}, indent=1))
+    lines = authors_markdown(table, h0, len(seeds))
+    (out_dir / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return out_dir
+
+
+def authors_table(runs: dict, goals: dict[str, float], fracs: dict[float, float]) -> list[dict]:
+    """One row per (label, H*): mean ± std over seeds of tracking error, final reward and final pass@k. GRPO has no
+    target: its row appears under each H*, its error measured against that H*."""
+    from entrostat.control.metrics import tracking_metrics
+
+    rows = []
+    for label, seeds in runs.items():
+        targets = [(label.split("@")[1], goals[label])] if label in goals else [(str(f), h) for f, h in fracs.items()]
+        for frac, goal in targets:
+            per_seed = [{"error": tracking_metrics([r["entropy"] for r in recs], [goal] * len(recs))["tracking_error"],
+                         "reward": statistics.fmean(r["reward_mean"] for r in recs[-10:]),
+                         **{f"pass@{k}": recs[-1].get(f"eval/pass@{k}", math.nan) for k in PASS_KS}}
+                        for recs in seeds]
+            row = {"method": label.split("@")[0], "frac": float(frac), "target": goal}
+            for key in per_seed[0]:
+                vals = [p[key] for p in per_seed]
+                row[key] = statistics.fmean(vals)
+                row[f"{key}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            rows.append(row)
+    return sorted(rows, key=lambda r: (r["frac"], r["method"]))
+
+
+def authors_markdown(table: list[dict], h0: float, n_seeds: int) -> list[str]:
+    head = ["H*", "method", "tracking error", "final reward", *(f"pass@{k}" for k in PASS_KS)]
+    lines = [f"Thought lab, base entropy {h0:.3f}; mean ± std over {n_seeds} seeds.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in table:
+        cells = [f"{r['frac']} × base ({r['target']:.3f})", r["method"], f"{r['error']:.3f} ± {r['error_std']:.3f}",
+                 f"{r['reward']:.3f} ± {r['reward_std']:.3f}", *(f"{r[f'pass@{k}']:.3f}" for k in PASS_KS)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def run_experiment(name: str, out_dir: Path, seeds: list[int], overrides: list[str]) -> Path:
     return EXPERIMENTS.get(name)(out_dir, seeds, overrides)

@@ -51,17 +51,19 @@ def _check_reusable(run_dir: Path, cfg, rows: list[dict]) -> None:
                          f"finish it with `entrostat train --resume {run_dir}` or delete it")
 
 
-def run_group(out_dir: Path, specs: list[tuple[str, str, list[str]]], seeds: list[int], overrides: list[str]) -> dict:
+def run_group(out_dir: Path, specs: list[tuple[str, str, list[str]]], seeds: list[int], overrides: list[str],
+              final_eval: bool = False) -> dict:
     """Train every (label, recipe, overrides) × seed under ``out_dir/label/seed-N``; returns
     {label: [step records of each seed]}. ``{seed}`` in a spec's overrides stands for the seed. A finished
     run with the same settings is reused; one with other settings, or unfinished, is an error (never
-    silently mixed in)."""
+    silently mixed in). ``final_eval``: evaluate at the start and the last step (``eval/...`` in its record)."""
     out: dict[str, list[list[dict]]] = {}
     for label, recipe, extra in specs:
         for seed in seeds:
             per_seed = [e.replace("{seed}", str(seed)) for e in extra]
-            rows = _train_or_reuse(out_dir / label / f"seed-{seed}", build_config(
-                recipe, per_seed + overrides + [f"trainer.seed={seed}", "eval.every=0", "log.checkpoint_every=0"]))
+            cfg = build_config(recipe, per_seed + overrides + [f"trainer.seed={seed}", "log.checkpoint_every=0"])
+            cfg.eval.every = cfg.trainer.steps if final_eval else 0
+            rows = _train_or_reuse(out_dir / label / f"seed-{seed}", cfg)
             out.setdefault(label, []).append(rows)
     return out
 
