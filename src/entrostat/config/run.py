@@ -122,6 +122,21 @@ class LogConfig:
     checkpoint_every: int = doc(50, "write a checkpoint every N steps (and at the end); 0 disables")
     keep_checkpoints: int = doc(2, "how many recent checkpoints to keep")
     progress: bool = doc(True, "show a progress bar")
+    tensorboard: bool = doc(False, "also write every metrics record to TensorBoard event files in RUN/tensorboard/ "
+                            "(needs `pip install 'entrostat[tensorboard]'`)")
+    wandb: bool | str = doc(False, "also log every metrics record to Weights & Biases: true (project 'entrostat') "
+                            "or a project name; $WANDB_MODE is passed on (needs `pip install 'entrostat[wandb]'`)")
+
+    def validate(self, where: str = "") -> None:
+        import importlib.util
+        import sys
+
+        where = where or "log"
+        for name in ("tensorboard", "wandb"):  # the sink's package has the sink's name
+            on = getattr(self, name)
+            if on and sys.modules.get(name) is None and importlib.util.find_spec(name) is None:
+                raise ConfigError(f"{where}.{name} = {on!r} needs the {name} package, which is not installed: "
+                                  f"pip install 'entrostat[{name}]' (or set {where}.{name}=false)")
 
 
 @dataclass

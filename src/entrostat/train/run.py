@@ -18,6 +18,7 @@ import yaml
 from entrostat.config.base import to_dict
 from entrostat.config.run import RunConfig, run_config_from
 from entrostat.rundir import CONFIG_FILE, METRICS_FILE, MetricsLogger, RunLock, read_metrics
+from entrostat.train.sinks import Sinks, build_sinks
 from entrostat.train.trainer import Trainer
 
 
@@ -79,13 +80,13 @@ class _StopOnSigint:
 
 
 def _loop(trainer: Trainer, resumed: bool) -> Path:
-    with _StopOnSigint() as stop:
-        return _run_steps(trainer, resumed, stop)
+    with _StopOnSigint() as stop, build_sinks(trainer.cfg.log, trainer.run_dir, to_dict(trainer.cfg)) as sinks:
+        return _run_steps(trainer, resumed, stop, sinks)
 
 
-def _run_steps(trainer: Trainer, resumed: bool, stop: _StopOnSigint) -> Path:
+def _run_steps(trainer: Trainer, resumed: bool, stop: _StopOnSigint, sinks: Sinks) -> Path:
     cfg, run_dir = trainer.cfg, trainer.run_dir
-    logger = MetricsLogger(run_dir / METRICS_FILE)
+    logger = sinks.tee(MetricsLogger(run_dir / METRICS_FILE))  # TensorBoard / W&B get the same records
     if resumed and trainer.restore_latest():
         logger.truncate_after(trainer.step_idx)
     elif resumed:
