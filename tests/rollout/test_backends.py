@@ -82,16 +82,16 @@ def test_a_registered_backend_samples_the_evaluation(model, tok):
 
 
 def test_the_hf_backend_draws_what_rollout_hf_draws(model, tok):
-    """Same generator seed: the registry's HF sampler and a plain ``generate_rollout`` give
+    """Same generator seed: the registry's HF sampler and ``generate_rollout``'s default give
     rollout.hf.sample_groups's tensors exactly."""
     ids, mask = tokenize_prompts(tok, [format_prompt(p) for p in PROBLEMS])
     temps = torch.tensor([0.7, 1.0, 1.3, 0.0] * 3)
     ref = sample_groups(model, ids, mask, group_size=4, temperature=temps, max_new_tokens=6,
                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                         generator=torch.Generator().manual_seed(11))
-    for sampler in (build_backend("hf"), None):
+    for chosen in ({"sampler": build_backend("hf")}, {}):
         batch = generate_rollout(model, tok, PROBLEMS, format_prompt=format_prompt, group_size=4, temperature=temps,
-                                 max_new_tokens=6, generator=torch.Generator().manual_seed(11), sampler=sampler)
+                                 max_new_tokens=6, generator=torch.Generator().manual_seed(11), **chosen)
         got = (batch.completion_ids, batch.completion_mask, batch.sampler_logprobs, batch.is_truncated)
         assert all(torch.equal(a, b) for a, b in zip(got, ref))
     assert ref[0].shape[1] > 1 and len(set(ref[0][:, 0].tolist())) > 1  # the comparison has draws to compare
