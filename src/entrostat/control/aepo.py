@@ -32,6 +32,52 @@ from entrostat.types import AuxRequest
 SIGNALS = ("entropy", "nll")
 
 
+def validate_switch(p: Any, where: str) -> None:
+    """The rules of a temperature switch's parameters (``target``, ``t_high``, ``t_low``, ``signal``)."""
+    require_target(p.target, where)
+    for name in ("t_high", "t_low"):
+        value = getattr(p, name)
+        require(finite(value) and value > 0, where, name, value, "must be a temperature > 0")
+    require(p.t_low <= p.t_high, where, "t_low", p.t_low, f"must be ≤ t_high = {p.t_high}")
+    require(p.signal in SIGNALS, where, "signal", p.signal, f"must be one of {', '.join(SIGNALS)}")
+
+
+class TemperatureSwitch(Controller):
+    """AEPO's bang-bang switch, shared with DCPO: after each step, ``raising`` = 1[H_prev ≤ H*(k)], with H_prev the
+    step's ``signal`` and k = stats["step"]; a non-finite signal leaves the state untouched."""
+
+    _STATE = ("h_prev", "raising", "last_target")
+
+    def __init__(self, params: Any):
+        self.params = params
+        self.target = build_target(params.target)
+        self.t_high, self.t_low, self.signal = float(params.t_high), float(params.t_low), params.signal
+        self.h_prev = 0.0
+        self.raising = 1  # H_prev = 0 ≤ H* (targets are ≥ 0): the first step raises
+        self.last_target = 0.0
+
+    @property
+    def temperature(self) -> float:
+        return self.t_high if self.raising else self.t_low
+
+    def update(self, stats: Mapping[str, float]) -> None:
+        got = measurement(stats, self.signal)
+        if got is None:
+            return
+        step, total, measured = got
+        self.h_prev = measured
+        self.last_target = self.target(step, total)
+        self.raising = int(self.h_prev <= self.last_target)
+
+    def signals(self) -> dict[str, float]:
+        return {
+            "target": self.last_target,
+            "measured": self.h_prev,
+            "error": self.last_target - self.h_prev,
+            "raising": float(self.raising),
+        }
+
+
 @dataclass(frozen=True)
 class AEPOParams:
     """Parameters of AEPO's temperature switch and auxiliary rollout, ``control.kwargs``."""
@@ -50,12 +96,7 @@ class AEPOParams:
                                     "paper: 0.05")
 
     def validate(self, where: str = "") -> None:
-        require_target(self.target, where)
-        for name in ("t_high", "t_low"):
-            value = getattr(self, name)
-            require(finite(value) and value > 0, where, name, value, "must be a temperature > 0")
-        require(self.t_low <= self.t_high, where, "t_low", self.t_low, f"must be ≤ t_high = {self.t_high}")
-        require(self.signal in SIGNALS, where, "signal", self.signal, f"must be one of {', '.join(SIGNALS)}")
+        validate_switch(self, where)
         require(finite(self.prompt_fraction) and 0 < self.prompt_fraction <= 1, where, "prompt_fraction",
                 self.prompt_fraction, "must be a fraction in (0, 1]")
         require(whole(self.n_reg, 1), where, "n_reg", self.n_reg, "must be a whole number of rows ≥ 1")
@@ -67,7 +108,7 @@ class AEPOParams:
 
 
 @CONTROLLERS.register("aepo")
-class AEPO(Controller):
+class AEPO(TemperatureSwitch):
     """Actuators ``aux_temperature`` and ``aux_keep_frac``, fulfilled through ``aux_request``.
 
     Built from an ``AEPOParams``, or from its fields as keyword arguments (``build_controller``).
@@ -76,41 +117,15 @@ class AEPO(Controller):
     name = "aepo"
     Params = AEPOParams
     actuators = AEPOParams.actuators
-    _STATE = ("h_prev", "raising", "last_target")
 
     def __init__(self, params: AEPOParams | None = None, /, **kwargs: Any):
-        self.params = p = typed_params(AEPOParams, params, kwargs)
-        self.target = build_target(p.target)
-        self.t_high, self.t_low, self.signal = float(p.t_high), float(p.t_low), p.signal
-        self.h_prev = 0.0
-        self.raising = 1  # H_prev = 0 ≤ H* (targets are ≥ 0): the first step raises
-        self.last_target = 0.0
+        super().__init__(typed_params(AEPOParams, params, kwargs))
 
     def value(self) -> dict[str, float]:
-        if self.raising:
-            return {"aux_temperature": self.t_high, "aux_keep_frac": 1.0}
-        return {"aux_temperature": self.t_low, "aux_keep_frac": 0.5}
+        return {"aux_temperature": self.temperature, "aux_keep_frac": 1.0 if self.raising else 0.5}
 
     def aux_request(self) -> AuxRequest:
-        v = self.value()
         p = self.params
-        return AuxRequest(temperature=v["aux_temperature"], prompt_fraction=p.prompt_fraction, compose="substitute",
+        return AuxRequest(temperature=self.temperature, prompt_fraction=p.prompt_fraction, compose="substitute",
                           positives="group_advantage", threshold=p.positive_threshold, max_rows=p.n_reg,
-                          max_rows_frac=p.n_reg_frac, keep_frac=v["aux_keep_frac"])
-
-    def update(self, stats: Mapping[str, float]) -> None:
-        got = measurement(stats, self.signal)
-        if got is None:
-            return
-        step, total, measured = got
-        self.h_prev = measured
-        self.last_target = self.target(step, total)
-        self.raising = int(self.h_prev <= self.last_target)
-
-    def signals(self) -> dict[str, float]:
-        return {
-            "target": self.last_target,
-            "measured": self.h_prev,
-            "error": self.last_target - self.h_prev,
-            "raising": float(self.raising),
-        }
+                          max_rows_frac=p.n_reg_frac, keep_frac=self.value()["aux_keep_frac"])

@@ -22,15 +22,14 @@ Metrics: ``control/dcpo/{alpha, temperature, pass_rate, mean_weight, zero_pass_s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import torch
 
 from entrostat.config.base import doc
-from entrostat.control._common import finite, measurement, require, require_target, typed_params
-from entrostat.control.aepo import SIGNALS
-from entrostat.control.base import CONTROLLERS, Controller
-from entrostat.control.targets import build_target
+from entrostat.control._common import finite, require, typed_params
+from entrostat.control.aepo import TemperatureSwitch, validate_switch
+from entrostat.control.base import CONTROLLERS
 from entrostat.losses.advantages import dcpo_advantages, dcpo_alpha
 from entrostat.ops import masked_mean
 from entrostat.types import ScoreRequest, ShapingInputs
@@ -50,40 +49,28 @@ class DCPOParams:
     signal: str = doc("entropy", "the measured entropy: entropy (exact, ours) or nll (the sampled estimate)")
 
     def validate(self, where: str = "") -> None:
-        require_target(self.target, where)
-        for name in ("t_high", "t_low"):
-            value = getattr(self, name)
-            require(finite(value) and value > 0, where, name, value, "must be a temperature > 0")
-        require(self.t_low <= self.t_high, where, "t_low", self.t_low, f"must be ≤ t_high = {self.t_high}")
+        validate_switch(self, where)
         require(finite(self.gap_cap) and self.gap_cap >= 0, where, "gap_cap", self.gap_cap, "must be ≥ 0")
         require(finite(self.correct_threshold), where, "correct_threshold", self.correct_threshold,
                 "must be a finite number")
-        require(self.signal in SIGNALS, where, "signal", self.signal, f"must be one of {', '.join(SIGNALS)}")
 
 
 @CONTROLLERS.register("dcpo")
-class DCPO(Controller):
+class DCPO(TemperatureSwitch):
     """Declares logπ_T of the main batch (``score_request``) and turns it into DCPO's advantages."""
 
     name = "dcpo"
     Params = DCPOParams
     actuators = DCPOParams.actuators
-    _STATE = ("h_prev", "raising", "last_target", "zero_pass_steps")
+    _STATE = (*TemperatureSwitch._STATE, "zero_pass_steps")
 
     def __init__(self, params: DCPOParams | None = None, /, **kwargs: Any):
-        self.params = p = typed_params(DCPOParams, params, kwargs)
-        self.target = build_target(p.target)
-        self.h_prev = 0.0
-        self.raising = 1  # H_prev = 0 ≤ H*: the first step raises
-        self.last_target = float(self.target(0, 1))
+        super().__init__(typed_params(DCPOParams, params, kwargs))
+        self.last_target = float(self.target(0, 1))  # the first step's gap needs H* before any update
         self.zero_pass_steps = 0
 
     def value(self) -> dict[str, float]:
         return {}
-
-    @property
-    def temperature(self) -> float:
-        return self.params.t_high if self.raising else self.params.t_low
 
     def score_request(self) -> ScoreRequest:
         return ScoreRequest(self.temperature)
@@ -99,16 +86,5 @@ class DCPO(Controller):
         mean_w = float(masked_mean(w, correct_tokens)) if bool(correct.any()) else float("nan")
         return adv, {"alpha": alpha, "pass_rate": pass_rate, "mean_weight": mean_w, "temperature": self.temperature}
 
-    def update(self, stats: Mapping[str, float]) -> None:
-        got = measurement(stats, self.params.signal)
-        if got is None:
-            return
-        step, total, measured = got
-        self.h_prev = measured
-        self.last_target = self.target(step, total)
-        self.raising = int(self.h_prev <= self.last_target)
-
     def signals(self) -> dict[str, float]:
-        return {"target": self.last_target, "measured": self.h_prev,
-                "error": self.last_target - self.h_prev, "raising": float(self.raising),
-                "zero_pass_steps": float(self.zero_pass_steps)}
+        return {**super().signals(), "zero_pass_steps": float(self.zero_pass_steps)}
