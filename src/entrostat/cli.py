@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from entrostat.config.base import ConfigError, describe, to_dict
+from entrostat.diagnostics.runs import DiagnosticsError
 from entrostat.models.loading import ModelLoadError
 from entrostat.tasks.scoring import RewardError
 from entrostat.rundir import CheckpointError, RunDirLocked
@@ -28,8 +29,14 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
     if ns.resume:
         if ns.args:
-            raise ConfigError("--resume takes the run directory only; its config.yaml is reused as it is")
-        out = resume(Path(ns.resume))
+            raise ConfigError("--resume takes the run directory only; its config.yaml is reused as it is (to train "
+                              "longer: --extend-to N)")
+        if ns.run_dir is not None:
+            raise ConfigError(f"--run-dir cannot be combined with --resume: a resumed run continues in its own "
+                              f"directory, {ns.resume}")
+        out = resume(Path(ns.resume), ns.extend_to, progress=False if ns.quiet else None)
+    elif ns.extend_to is not None:
+        raise ConfigError("--extend-to N lengthens a run being resumed: entrostat train --resume RUN --extend-to N")
     else:
         recipe, overrides = _split(ns.args)
         cfg = build_config(recipe, overrides)
@@ -154,9 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run_commands(sub) -> None:
     """train, show-config, experiment, eval, models: the commands that run models."""
     t = sub.add_parser("train", help="train (no arguments: the CPU lab's GRPO recipe)")
-    t.add_argument("args", nargs="*", help="[RECIPE or RECIPE.yaml] [key=value ...], e.g. kl_cov trainer.steps=100")
-    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
-    t.add_argument("--run-dir", help="where to write the run (default: log.run_dir)")
+    t.add_argument("args", nargs="*", help="[RECIPE or RECIPE.yaml] [key=value ...], e.g. kl_cov trainer.steps=100; "
+                                          "a YAML recipe starts from grpo unless it names another with `extends:` "
+                                          "(a recipe name, or a file relative to the recipe's own directory)")
+    t.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its latest intact checkpoint, with the config that "
+                        "checkpoint was written with (an edited RUN_DIR/config.yaml is refused; the log section "
+                        "may change)")
+    t.add_argument("--extend-to", type=int, metavar="N",
+                   help="with --resume: lengthen the run to N steps (N > its trainer.steps) and rewrite its "
+                        "config.yaml. Schedules are functions of step/total, re-read against N from the resumed step "
+                        "k on: the learning rate continues at the schedule's value for k of N (a linear or cosine "
+                        "decay that had reached 0 jumps back up to its value at k/N) and an entropy-target ramp "
+                        "jumps to H*(k/N) from the first controller update; constant ones are unchanged")
+    t.add_argument("--run-dir", help="where to write a new run (default: log.run_dir); not with --resume")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train, positional_rest="args")
     s = sub.add_parser("show-config", help="print the resolved config of a recipe with overrides")
@@ -242,9 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     ns = parse(argv)
     try:
         return ns.func(ns)
-    except (ConfigError, FileNotFoundError, FileExistsError, ModelLoadError, TrainingError, RewardError,
-            RunDirLocked, CheckpointError) as exc:
-        print(f"entrostat: error: {exc}", file=sys.stderr)
+    except (ConfigError, OSError, ModelLoadError, TrainingError, RewardError, RunDirLocked, CheckpointError,
+            DiagnosticsError, yaml.YAMLError) as exc:
+        # OSError: a missing, existing or unwritable path (FileNotFoundError, RunDirError, PermissionError, ...)
+        print(f"entrostat: error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
         return 2
     except TrainingInterrupted as exc:
         print(f"entrostat: {exc}", file=sys.stderr)

@@ -23,8 +23,8 @@ def _cmd(run_dir: Path, overrides: list[str]) -> list[str]:
     return [sys.executable, "-m", "entrostat.cli", "train", *overrides, f"trainer.steps={STEPS}",
             "log.checkpoint_every=1", "eval.every=3", "loss.selection=clip_cov", "loss.clip_cov_lb=-100",
             "loss.clip_cov_ub=100", "loss.clip_cov_ratio=0.1", "trainer.mini_batches=2", "trainer.epochs=2",
-            # a closed-loop controller whose state must survive the checkpoint
-            "control.name=thermostat", "control.kwargs={actuator: entropy_coef, target: 6.0, ki: 0.002}",
+            # a closed-loop controller whose state must survive the checkpoint (H* below ln V: above it is refused)
+            "control.name=thermostat", "control.kwargs={actuator: eps_high, target: 3.5, ki: 0.002}",
             "--run-dir", str(run_dir)]
 
 

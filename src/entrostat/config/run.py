@@ -6,6 +6,8 @@ and the help. Paper values are quoted in the recipes under ``configs/``.
 
 from __future__ import annotations
 
+import math
+import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,20 @@ def _at_least_one(section: Any, where: str, names: tuple[str, ...]) -> None:
     for name in names:
         if getattr(section, name) < 1:
             raise ConfigError(f"{where}.{name} = {getattr(section, name)} must be ≥ 1")
+
+
+def _at_least_zero(section: Any, where: str, names: tuple[str, ...], zero: str) -> None:
+    """ConfigError for a negative field; ``zero`` says what 0 means (a negative value used to act like it)."""
+    for name in names:
+        if getattr(section, name) < 0:
+            raise ConfigError(f"{where}.{name} = {getattr(section, name)} must be ≥ 0 ({zero})")
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
 
 
 @dataclass
@@ -88,8 +104,19 @@ class OptimConfig:
     def validate(self, where: str = "") -> None:
         if self.schedule not in ("constant", "linear", "cosine"):
             raise ConfigError(f"{where}.schedule = {self.schedule!r}: use constant, linear or cosine")
-        if not self.lr > 0:
-            raise ConfigError(f"{where}.lr = {self.lr} must be > 0")
+        if not (self.lr > 0 and _finite(self.lr)):
+            raise ConfigError(f"{where}.lr = {self.lr} must be a finite number > 0, e.g. 1e-6")
+        if self.lr > FLOAT32_MAX:  # torch's AdamW cannot even apply it
+            raise ConfigError(f"{where}.lr = {self.lr} is beyond the float32 range ({FLOAT32_MAX:.3g}); "
+                              "use a learning rate such as 1e-6")
+        if not (self.weight_decay >= 0 and _finite(self.weight_decay)):
+            raise ConfigError(f"{where}.weight_decay = {self.weight_decay} must be a finite number ≥ 0 (0: none)")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"{where}.betas = {self.betas} must be two numbers in [0, 1) (β₁, β₂), "
+                              "e.g. [0.9, 0.999]")
+        if not self.grad_clip >= 0:
+            raise ConfigError(f"{where}.grad_clip = {self.grad_clip} must be ≥ 0 (0: no clipping)")
+        _at_least_zero(self, where, ("warmup_steps",), "0: no warm-up")
 
 
 @dataclass
@@ -106,6 +133,8 @@ class TrainerConfig:
 
     def validate(self, where: str = "") -> None:
         _at_least_one(self, where, ("steps", "mini_batches", "epochs", "max_nonfinite_in_row"))
+        _at_least_zero(self, where, ("micro_batch_size",), "0: the whole mini-batch")
+        _at_least_zero(self, where, ("threads",), "0: torch's default")
 
 
 @dataclass
@@ -115,12 +144,37 @@ class EvalConfig:
     samples: int = doc(8, "samples per held-out prompt (pass@1 is their mean)")
     temperature: float = doc(1.0, "evaluation sampling temperature")
 
+    def validate(self, where: str = "") -> None:
+        _at_least_zero(self, where, ("every",), "0: no evaluation")
+        _at_least_one(self, where, ("prompts", "samples"))
+        if not (self.temperature >= 0 and _finite(self.temperature)):
+            raise ConfigError(f"{where}.temperature = {self.temperature} must be a finite number ≥ 0 (0: greedy)")
+
+
+RUN_DIR_FIELDS = ("recipe", "time")
+
+
+def check_run_dir_pattern(pattern: str, where: str = "log.run_dir") -> None:
+    """ConfigError unless ``pattern`` is a non-empty path whose only ``{...}`` fields are ``RUN_DIR_FIELDS``."""
+    if not pattern.strip():
+        raise ConfigError(f"{where} is empty: name a run directory, e.g. runs/{{recipe}}-{{time}} (it would write "
+                          "into the current directory)")
+    try:
+        fields = [f for _, f, spec, conv in string.Formatter().parse(pattern) if f is not None]
+    except ValueError as exc:
+        raise ConfigError(f"{where} = {pattern!r}: {exc}; write {{{{ and }}}} for literal braces") from None
+    bad = [f for f in fields if f not in RUN_DIR_FIELDS]
+    if bad:
+        raise ConfigError(f"{where} = {pattern!r}: unknown field {{{bad[0]}}}; the fields filled in are "
+                          f"{', '.join('{' + f + '}' for f in RUN_DIR_FIELDS)} "
+                          "(write {{ and }} for literal braces)")
+
 
 @dataclass
 class LogConfig:
     run_dir: str = doc("runs/{recipe}-{time}", "run directory; {recipe} and {time} are filled in")
     checkpoint_every: int = doc(50, "write a checkpoint every N steps (and at the end); 0 disables")
-    keep_checkpoints: int = doc(2, "how many recent checkpoints to keep")
+    keep_checkpoints: int = doc(2, "how many recent checkpoints to keep (≥ 1)")
     progress: bool = doc(True, "show a progress bar")
     tensorboard: bool = doc(False, "also write every metrics record to TensorBoard event files in RUN/tensorboard/ "
                             "(needs `pip install 'entrostat[tensorboard]'`)")
@@ -132,6 +186,9 @@ class LogConfig:
         import sys
 
         where = where or "log"
+        check_run_dir_pattern(self.run_dir, f"{where}.run_dir")
+        _at_least_zero(self, where, ("checkpoint_every",), "0: no checkpoints")
+        _at_least_one(self, where, ("keep_checkpoints",))
         for name in ("tensorboard", "wandb"):  # the sink's package has the sink's name
             on = getattr(self, name)
             if on and sys.modules.get(name) is None and importlib.util.find_spec(name) is None:
@@ -173,9 +230,58 @@ class RunConfig:
                 f"trainer.micro_batch_size = {micro} does not divide the mini-batch of {rows // mb} rows; "
                 "pick a divisor (or 0 for the whole mini-batch)"
             )
+        self._check_group_size()
+        self._check_target()
         from entrostat.config.checks import check_effects  # it asks the controllers, which sit above config
 
         check_effects(self)
+
+    def _check_group_size(self) -> None:
+        """The advantage estimator on one zero-reward group of ``rollout.group_size``: GRPO and RLOO need two samples
+        (a dry run of the estimator itself, so a newly registered one declares its own minimum)."""
+        import torch
+
+        from entrostat.losses import compute_advantages
+
+        g = self.rollout.group_size
+        try:
+            compute_advantages(self.loss.advantage, torch.zeros(g), torch.zeros(g, dtype=torch.long))
+        except ValueError as exc:
+            raise ConfigError(f"rollout.group_size = {g} with loss.advantage = {self.loss.advantage!r}: "
+                              f"{exc}") from None
+
+    def _check_target(self) -> None:
+        """An entropy target must stay > 0 over the whole run: no sampling policy reaches entropy 0, so a controller
+        would wind up for ever (and the thermostat divides by H*)."""
+        got = target_range(self)
+        if got is not None and got[0] <= 0:
+            raise ConfigError(f"control.kwargs.target: H* = {got[0]} at step {got[2]} of {self.trainer.steps}; an "
+                              "entropy target must be > 0 (a sampling policy's entropy never reaches 0 and the "
+                              "controller would wind up): choose a positive target, e.g. 0.45")
+
+
+def target_range(cfg: RunConfig) -> tuple[float, float, int, int] | None:
+    """(lowest H*, highest H*, a step where the lowest is, a step where the highest is) of the controller's entropy
+    target over steps 0..trainer.steps, or None when the controller has no ``target`` parameter.
+
+    Schedules are functions of step / total (``control.targets``); for long runs they are sampled at 10 001 points.
+    """
+    if cfg.control.name == "none":
+        return None
+    from entrostat.config.base import from_dict
+    from entrostat.control import CONTROLLERS, build_target
+
+    params_cls = getattr(CONTROLLERS.get(cfg.control.name), "Params", None)
+    if params_cls is None:
+        return None
+    spec = getattr(from_dict(params_cls, dict(cfg.control.kwargs), "control.kwargs"), "target", None)
+    if spec is None:
+        return None
+    target, total = build_target(spec), cfg.trainer.steps
+    steps = sorted({*range(0, total + 1, max(1, total // 10_000)), total})
+    values = [(target(k, total), k) for k in steps]
+    (lo, k_lo), (hi, k_hi) = min(values), max(values, key=lambda v: v[0])  # the first step of each
+    return lo, hi, k_lo, k_hi
 
 
 def lab_base_recipe(cfg: RunConfig) -> dict:

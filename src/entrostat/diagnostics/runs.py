@@ -49,8 +49,15 @@ def load_run_metrics(run_dir: Path) -> list[dict[str, Any]]:
                                "has not finished its first step yet")
     records = [r for r in read_metrics(path) if isinstance(r, dict)]
     if not records:
-        raise DiagnosticsError(f"{path} holds no metrics records (empty file): the run has not logged a step yet")
+        raise empty_metrics_error(path)
     return records
+
+
+def empty_metrics_error(path: Path) -> DiagnosticsError:
+    """The refusal of a metrics file without records, shared by every command that reads runs (fit-law,
+    diagnose, report, compare), so they agree."""
+    return DiagnosticsError(f"{path} holds no metrics records (empty file): the run has not logged a step yet, "
+                            "so there is nothing to read; wait for its first step or leave the run out")
 
 
 def law_points(records: list[dict[str, Any]], metric: str | None = None) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from entrostat.diagnostics.runs import empty_metrics_error
 from entrostat.rundir import CONFIG_FILE, METRICS_FILE, read_metrics
 
 _PASS_AT = re.compile(r"^(?:eval/)?pass@(\d+)$")
@@ -91,13 +92,16 @@ def read_eval_file(path: Path) -> tuple[str, dict[int, float]] | None:
 
 
 def load_run(run_dir: Path | str) -> Run:
-    """Read a run directory written by ``entrostat train``; a directory without metrics.jsonl raises."""
+    """Read a run directory written by ``entrostat train``; a directory without metrics.jsonl raises
+    FileNotFoundError, one whose metrics.jsonl holds no records ``DiagnosticsError``."""
     run_dir = Path(run_dir)
     metrics = run_dir / METRICS_FILE
     if not metrics.is_file():
         what = "does not exist" if not run_dir.exists() else f"has no {METRICS_FILE}"
         raise FileNotFoundError(f"{run_dir} {what}: give run directories written by `entrostat train`")
-    records = read_metrics(metrics)
+    records = [r for r in read_metrics(metrics) if isinstance(r, dict)]
+    if not records:  # refused, as fit-law and diagnose refuse it
+        raise empty_metrics_error(metrics)
     cfg_path = run_dir / CONFIG_FILE
     cfg = (yaml.safe_load(cfg_path.read_text()) or {}) if cfg_path.is_file() else {}
     ev = cfg.get("eval") or {}

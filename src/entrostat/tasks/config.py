@@ -17,6 +17,8 @@ class TaskConfig:
     reward_errors: str = doc("raise", "a reward function that raises: 'raise' fails the step naming the prompt; 'zero' scores 0 and counts it")
     reward: str | None = doc(None, "custom reward 'package.module:function' replacing the task's verifier in training and "
                              "evaluation, called as fn(problem, completion) -> number; a reward >= 1 counts as correct")
+    reward_timeout: float = doc(10.0, "seconds one call of the custom reward (task.reward) may take; a call that runs "
+                                "longer fails like a reward that raises (task.reward_errors); 0 = no limit")
     format_reward: float = doc(0.0, "added to the training reward when a completion is in the task's answer format "
                                "(answer tags, a \\boxed{}); never counts towards correctness; 0 = off")
     overlong_penalty: float = doc(0.0, "weight of DAPO's soft overlong punishment (2503.14476; paper: 1): from 0 at "
@@ -26,9 +28,9 @@ class TaskConfig:
     def validate(self, where: str = "") -> None:
         if self.reward_errors not in ("raise", "zero"):
             raise ConfigError(f"{where}.reward_errors = {self.reward_errors!r}: use 'raise' or 'zero'")
-        for name in ("format_reward", "overlong_penalty", "overlong_buffer"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{where}.{name} = {getattr(self, name)} must be >= 0 (0 turns it off)")
+        for name in ("format_reward", "overlong_penalty", "overlong_buffer", "reward_timeout"):
+            if not (getattr(self, name) >= 0 and getattr(self, name) < float("inf")):
+                raise ConfigError(f"{where}.{name} = {getattr(self, name)} must be >= 0 and finite (0 turns it off)")
         if self.reward is not None and (not isinstance(self.reward, str) or self.reward.count(":") != 1):
             raise ConfigError(f"{where}.reward = {self.reward!r}: write it as 'package.module:function', "
                               "e.g. mypkg.rewards:score")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -25,7 +26,11 @@ from entrostat.types import RolloutBatch
 
 
 class RewardError(RuntimeError):
-    """A reward function raised (or returned a non-number) and the run is configured to fail."""
+    """A reward function raised (or returned a non-number, or ran out of time) and the run is configured to fail,
+    or it failed on most completions of a batch."""
+
+
+MAX_FAILED_SHARE = 0.5  # with reward_errors=zero: more of a batch failing than this stops the run
 
 
 def build_task(cfg: TaskConfig, max_new_tokens: int | None = None) -> Task:
@@ -34,7 +39,7 @@ def build_task(cfg: TaskConfig, max_new_tokens: int | None = None) -> Task:
     if cfg.reward:
         from entrostat.tasks.custom_reward import CustomRewardTask, load_reward
 
-        task = CustomRewardTask(task, load_reward(cfg.reward), cfg.reward)
+        task = CustomRewardTask(task, load_reward(cfg.reward), cfg.reward, cfg.reward_timeout)
     if cfg.format_reward and not callable(getattr(task, "follows_format", None)):
         raise ConfigError(f"task.format_reward = {cfg.format_reward}: task {cfg.name!r} defines no answer format "
                           "(no follows_format method); set task.format_reward=0")
@@ -44,27 +49,38 @@ def build_task(cfg: TaskConfig, max_new_tokens: int | None = None) -> Task:
 
 
 def score_completions(
-    task: Task, problems: Sequence[Problem], texts: Sequence[str], on_error: str = "raise"
+    task: Task, problems: Sequence[Problem], texts: Sequence[str], on_error: str = "raise",
+    max_failed_share: float | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Rewards (B,) float32 and the number of completions whose scoring failed.
 
     ``on_error='raise'``: the first failure raises RewardError naming the prompt and the
-    exception. ``on_error='zero'``: a failure scores 0 and is counted.
+    exception. ``on_error='zero'``: a failure scores 0 and is counted; with ``max_failed_share``,
+    RewardError as soon as more than that share of the batch has failed (the rest is not scored:
+    a reward that times out on every call would otherwise cost the timeout B times).
     """
-    rewards, errors = [], 0
+    rewards, errors, first = [], 0, ""
     for problem, text in zip(problems, texts):
         try:
             r = task.score(problem, text)
             if isinstance(r, bool) or not isinstance(r, numbers.Real) or not math.isfinite(r):
                 raise TypeError(f"reward must be a finite number, got {r!r} ({type(r).__name__})")
         except Exception as exc:
+            failure = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
             if on_error != "zero":
                 raise RewardError(
                     f"the reward function of task {task.name!r} failed on prompt {problem.id!r} "
-                    f"({problem.prompt[:80]!r}) with completion {text[:80]!r}: {type(exc).__name__}: {exc}. "
+                    f"({problem.prompt[:80]!r}) with completion {text[:80]!r}: {failure}. "
                     "Set task.reward_errors=zero to score such completions 0 and count them."
                 ) from exc
-            r, errors = 0.0, errors + 1
+            r, errors, first = 0.0, errors + 1, first or failure
+            if max_failed_share is not None and errors > max_failed_share * len(texts):
+                raise RewardError(
+                    f"the reward function of task {task.name!r} failed on {errors} of the {len(rewards) + 1} "
+                    f"completions scored so far of a batch of {len(texts)} (first: {first}); "
+                    "task.reward_errors=zero scores an occasional failure 0, but a reward that fails on most "
+                    "completions is broken and the run would train on zeros: fix the reward function"
+                ) from exc
         rewards.append(float(r))
     return torch.tensor(rewards, dtype=torch.float32), errors
 
@@ -104,11 +120,17 @@ def overlong_buffer(cfg: TaskConfig, max_new_tokens: int) -> int:
 def score_rollout(task: Task, batch: RolloutBatch, cfg: TaskConfig, max_new_tokens: int) -> tuple[torch.Tensor, dict]:
     """(training rewards (B,), meta entries) of a rollout whose ``meta`` has ``problems`` and ``texts``.
 
+    With ``task.reward_errors=zero``, failed completions score 0 with a warning, and RewardError stops the run
+    when more than ``MAX_FAILED_SHARE`` of the rollout fails (a broken reward; the run would train on zeros).
     Meta: ``reward_errors`` (count), ``verifier_rewards`` (list of floats: the task's scores,
     what correctness is read from) and, with shaping on, ``shaping`` (a dict of batch means).
     """
     problems, texts = batch.meta["problems"], batch.meta["texts"]
-    verifier, errors = score_completions(task, problems, texts, cfg.reward_errors)
+    verifier, errors = score_completions(task, problems, texts, cfg.reward_errors, max_failed_share=MAX_FAILED_SHARE)
+    if errors:
+        warnings.warn(f"the reward function of task {task.name!r} failed on {errors} of {len(texts)} completions of "
+                      "this rollout, scored 0 (task.reward_errors=zero); more than half failing stops the run",
+                      RuntimeWarning, stacklevel=2)
     meta = {"reward_errors": errors, "verifier_rewards": verifier.tolist()}
     if not (cfg.format_reward or cfg.overlong_penalty):
         return verifier, meta

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from entrostat import rundir
+from entrostat.config.base import to_dict
 from entrostat.config.run import RunConfig, lab_base_recipe
 from entrostat.eval.evaluate import evaluate
 from entrostat.eval.target import init_weights
@@ -134,6 +135,7 @@ class Trainer:
             "counters": dict(self.counters),
             "controllers": {k: c.state_dict() for k, c in self.controllers.items()},
             "rng": ckpt.rng_state(self.generators),
+            "config": to_dict(self.cfg),  # what a resume checks the run's config.yaml against (train.preflight)
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

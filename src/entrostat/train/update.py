@@ -185,7 +185,13 @@ class Updater:
         )
 
     def apply_gradients(self, metrics: dict[str, float]) -> dict[str, float]:
-        """Clip and step, or skip and count a non-finite loss / gradient."""
+        """Clip and step, or skip and count a non-finite loss / gradient.
+
+        After the step the updated weights are checked: if any is non-finite (a finite gradient times a huge
+        learning rate overflows), TrainingError names the step, the tensor and the fix. The run stops rather
+        than restoring the weights, which would need a copy of them before every step (twice the memory) and
+        would only repeat the overflow at the same learning rate; the last checkpoint's weights are finite.
+        """
         params = [p for p in self.model.parameters() if p.grad is not None]
         clip = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip)) if params else 0.0
@@ -194,6 +200,16 @@ class Updater:
         if math.isfinite(metrics["loss"]) and math.isfinite(grad_norm):
             self.optimizer.step()
             self.counters["nonfinite_in_row"] = 0
+            stepped = [p for g in self.optimizer.param_groups for p in g["params"]]
+            if stepped and not bool(torch.stack([torch.isfinite(p).all() for p in stepped]).all()):  # one sync
+                bad = [n for n, p in self.model.named_parameters()
+                       if p.requires_grad and not bool(torch.isfinite(p).all())]
+                raise TrainingError(
+                    f"the optimizer step of step {self.step_idx + 1} made {len(bad)} weight tensor(s) non-finite "
+                    f"(first: {bad[0] if bad else '?'}) although the loss and the gradient norm ({grad_norm:.3g}) were "
+                    f"finite: optim.lr = {self.cfg.optim.lr:g} is too large for this model. Start a new run with a "
+                    "lower optim.lr (model.init_from=RUN starts it from the last checkpoint, whose weights are finite)"
+                )
         else:
             self.counters["nonfinite_skipped"] += 1
             self.counters["nonfinite_in_row"] += 1
