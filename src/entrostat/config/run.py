@@ -13,6 +13,7 @@ from typing import Any
 
 from entrostat.config.base import ConfigError, doc
 from entrostat.losses.config import LossConfig
+from entrostat.registry import unknown_name_message
 from entrostat.tasks.config import TaskConfig
 
 
@@ -80,8 +81,11 @@ class RolloutConfig:
         _at_least_one(self, where, ("prompts_per_step", "group_size", "max_new_tokens"))
         if not self.temperature > 0:
             raise ConfigError(f"{where}.temperature = {self.temperature} must be > 0")
-        if self.backend not in ("hf", "vllm"):
-            raise ConfigError(f"{where}.backend = {self.backend!r}: use hf (built-in) or vllm (CUDA GPU)")
+        from entrostat.rollout.backends import BACKENDS  # the registry sits above the config machinery
+
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"{where}.backend: " + unknown_name_message("rollout backend", self.backend, BACKENDS.names())
+                              + " (hf: built-in, CPU; vllm: a CUDA GPU)")
         if not 0 < self.vllm_gpu_memory <= 1:
             raise ConfigError(f"{where}.vllm_gpu_memory = {self.vllm_gpu_memory} must be in (0, 1]")
         if self.backend == "vllm":
