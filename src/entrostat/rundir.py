@@ -148,7 +148,7 @@ class CheckpointError(RuntimeError):
 
 def verify_checkpoint(path: Path) -> None:
     """Check every file of the checkpoint against its manifest (size, then sha256)."""
-    for name, (size, digest) in _read_manifest(path).items():
+    for name, (size, digest) in read_manifest(path).items():
         file = path / name
         if not file.is_file():
             raise CheckpointError(f"checkpoint {path}: {name} is missing")
@@ -160,7 +160,7 @@ def verify_checkpoint(path: Path) -> None:
             raise CheckpointError(f"checkpoint {path}: {name} is altered (its sha256 differs from the manifest's)")
 
 
-def _read_manifest(path: Path) -> dict[str, tuple[int, str]]:
+def read_manifest(path: Path) -> dict[str, tuple[int, str]]:
     """{file name: (bytes, sha256)} of every file in ``CHECKPOINT_FILES``, from the checkpoint's manifest."""
     manifest = path / MANIFEST_FILE
     if not manifest.is_file():

@@ -34,7 +34,7 @@ from entrostat.rundir import (
     CONFIG_FILE,
     STATE_JSON_FILE,
     CheckpointError,
-    _read_manifest,
+    read_manifest,
     checkpoints_dir,
     list_checkpoints,
     metrics_path,
@@ -204,7 +204,7 @@ def diverged(model, tokenizer) -> str | None:
 def stored_config(checkpoint: Path) -> dict[str, Any] | None:
     """The config a checkpoint was written with (None for one written before configs were stored), from its
     ``state.json`` checked against the manifest — without reading the weights. CheckpointError if damaged."""
-    size, digest = _read_manifest(checkpoint)[STATE_JSON_FILE]
+    size, digest = read_manifest(checkpoint)[STATE_JSON_FILE]
     path = checkpoint / STATE_JSON_FILE
     if not path.is_file() or path.stat().st_size != size or sha256_file(path) != digest:
         raise CheckpointError(f"checkpoint {checkpoint}: {STATE_JSON_FILE} is missing, truncated or altered")
