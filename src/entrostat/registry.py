@@ -41,6 +41,9 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
+    def __len__(self) -> int:
+        return len(self._items)
+
 
 def unknown_name_message(kind: str, name: object, valid: list[str]) -> str:
     """'unknown <kind> 'x'; did you mean 'y'? valid: a, b, c'."""
