@@ -182,7 +182,7 @@ def _add_run_commands(sub) -> None:
     s.add_argument("--help-fields", action="store_true", help="also print every field's help text")
     s.set_defaults(func=cmd_show_config, positional_rest="args")
     e = sub.add_parser("experiment", help="run a named experiment and draw its figure")
-    e.add_argument("name", help="experiment name: asymmetry, schedules, targets")
+    e.add_argument("name", help="experiment name: asymmetry, authors, schedules, targets")
     e.add_argument("overrides", nargs="*",
                    help="key=value overrides for every run (schedules, targets); schedules also takes base=RECIPE: "
                         "that recipe's model, task, sampling, optimizer and evaluation instead of the thought lab, and "
