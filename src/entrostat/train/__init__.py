@@ -1,4 +1,4 @@
-"""The built-in trainer: one machine, CPU or one GPU (see trainer.py for the step)."""
+"""The built-in trainer: one process on the CPU (see trainer.py for the step)."""
 
 from entrostat.config.run import RunConfig
 from entrostat.train.run import resume, train

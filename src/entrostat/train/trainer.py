@@ -1,7 +1,7 @@
 """The trainer: one RL step = rollouts → old log-probs → update → stats → controllers.
 
-Built-in, single process (CPU or one GPU). The step's stages live in their own modules:
-``rollouts`` (the main rollout and the auxiliary ones controllers declare), ``update``
+Built-in, single process, on the CPU (no GPU training path yet). The step's stages live in their own
+modules: ``rollouts`` (the main rollout and the auxiliary ones controllers declare), ``update``
 (micro-batching, backward, clipping, the optimizer) and ``stats`` (the metrics record).
 Controllers are plug-ins (``train.control``); no method has a branch here. The model runs
 in eval mode throughout (no dropout), as RL trainers usually do.
