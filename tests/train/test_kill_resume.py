@@ -257,6 +257,7 @@ def test_resume_checks_the_checkpoint_it_falls_back_to(tmp_path, tiny_lab_overri
     shutil.rmtree(checkpoints_dir(run) / checkpoint_name(6))  # back to step 5, written with trainer.steps = 6 ...
     (checkpoints_dir(run) / checkpoint_name(5) / WEIGHTS_FILE).write_bytes(b"damaged")  # ... back to 4, written with 4
     capsys.readouterr()
-    assert main(["train", "--resume", str(run)]) == 2
+    with pytest.warns(UserWarning, match="skipping damaged checkpoints: .*step-00000005.*resuming from .*step-00000004"):
+        assert main(["train", "--resume", str(run)]) == 2
     assert "checkpoint step-00000004: trainer.steps is 6 in config.yaml but 4 in the checkpoint" in \
         capsys.readouterr().err
