@@ -27,14 +27,14 @@ RECIPES = ("grpo", "dr_grpo", "clip_cov", "kl_cov", "ce_gppo", "flex_od", "aepo"
 TIMING_PREFIXES = ("time/", "throughput/")
 
 
-def run_recipes(src: Path, recipes, steps: int, seed: int, work: Path) -> dict[str, list[dict]]:
+def run_recipes(src: Path, recipes, steps: int, seed: int, work: Path, overrides=()) -> dict[str, list[dict]]:
     """{recipe: metrics records without timing fields}, each recipe trained by ``src``'s entrostat."""
     env = {**os.environ, "PYTHONPATH": str(src), "PYTHONWARNINGS": "ignore"}
     out = {}
     for recipe in recipes:
         run_dir = work / recipe
         cmd = [sys.executable, "-m", "entrostat.cli", "train", recipe, f"trainer.steps={steps}", f"trainer.seed={seed}",
-               f"log.run_dir={run_dir}", "log.progress=false", "trainer.threads=1"]
+               f"log.run_dir={run_dir}", "log.progress=false", "trainer.threads=1", *overrides]
         proc = subprocess.run(cmd, env=env, cwd=src.parent, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"{recipe} failed under {src}:\n{proc.stderr[-3000:]}")
@@ -77,6 +77,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--src", type=Path, default=ROOT / "src", help="the source tree to test (default: this one)")
+    ap.add_argument("overrides", nargs="*", help="key=value overrides for every run of both trees (e.g. a recipe "
+                    "setting changed on purpose, set back to compare the rest)")
     args = ap.parse_args()
     recipes = [r for r in args.recipes.split(",") if r]
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,13 +90,13 @@ def main() -> int:
                            capture_output=True)
             try:
                 print(f"reference {args.ref}:", file=sys.stderr)
-                ref = run_recipes(tree / "src", recipes, args.steps, args.seed, tmp / "runs-ref")
+                ref = run_recipes(tree / "src", recipes, args.steps, args.seed, tmp / "runs-ref", args.overrides)
             finally:
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
         elif args.against:
             ref = json.loads(args.against.read_text())
         print("this tree:", file=sys.stderr)
-        new = run_recipes(args.src.resolve(), recipes, args.steps, args.seed, tmp / "runs-new")
+        new = run_recipes(args.src.resolve(), recipes, args.steps, args.seed, tmp / "runs-new", args.overrides)
     if args.save:
         args.save.write_text(json.dumps(new))
         print(f"wrote {args.save}")
