@@ -14,12 +14,14 @@ from entrostat.config.recipes import build_config
 from entrostat.train import train
 
 
-def test_tiny_run_logs_diagnostics_and_the_cli_reads_them(tmp_path, capsys, tiny_lab_overrides):
+def test_tiny_run_logs_diagnostics_and_the_cli_reads_them(tmp_path, capsys, rewarded_lab_overrides):
     tiny_run = tmp_path / "run"
-    train(build_config("grpo", [*tiny_lab_overrides, "eval.every=1", "log.checkpoint_every=0"]), tiny_run)
+    train(build_config("grpo", [*rewarded_lab_overrides, "eval.every=1", "log.checkpoint_every=0"]), tiny_run)
     steps = [json.loads(x) for x in (tiny_run / "metrics.jsonl").read_text().splitlines()][1:]
     assert len(steps) == 4
     for r in steps:
+        # rewards differ within groups, so the covariance term is not 0 and the checks below compare numbers
+        assert r["zero_adv_group_frac"] < 1 and abs(r["covariance"]) > 1e-5 and r["lr"] > 0
         assert r["diag/entropy/mean"] == pytest.approx(r["entropy"], abs=1e-6)
         assert r["diag/entropy/p10"] <= r["diag/entropy/p50"] <= r["diag/entropy/p90"] <= r["diag/entropy/p99"]
         assert r["diag/cov_npg"] == pytest.approx(r["covariance"], abs=1e-6)  # same term, existing key unchanged

@@ -15,6 +15,7 @@ from entrostat.losses import (
     entropy_adv_shaping,
     group_ids_from_size,
 )
+from entrostat.losses.advantages import dcpo_advantages, dcpo_alpha
 
 
 # ---------------------------------------------------------------- slow loop references
@@ -85,6 +86,20 @@ def test_identical_rewards_give_exact_zeros_without_warnings(name, value):
     else:
         assert torch.all(a[:5].abs() <= 1e-9 * max(1.0, abs(value)))
     assert a[5] < 0 < a[6]
+
+
+@pytest.mark.parametrize("value", [0.1, -0.1, 1 / 3, -7.3])
+def test_identical_float64_rewards_give_exact_zeros(value):
+    """In float64 the group mean of three 0.1s is 0.10000000000000002: the spread is rounding, not signal."""
+    r = torch.tensor([value] * 3 + [0.0, 1.0], dtype=torch.float64)
+    a = compute_advantages("grpo", r, torch.tensor([0, 0, 0, 1, 1]))
+    assert torch.all(a[:3] == 0) and a[3] < 0 < a[4]
+
+
+@pytest.mark.parametrize("name", ["grpo", "dr_grpo", "rloo"])
+def test_an_empty_batch_gives_empty_advantages(name):
+    a = compute_advantages(name, torch.zeros(0), torch.zeros(0, dtype=torch.long))
+    assert a.shape == (0,)
 
 
 def test_integer_rewards_give_float_advantages():
@@ -174,3 +189,26 @@ def test_unknown_advantage_name_lists_valid_and_suggests():
     for valid in ("dr_grpo", "grpo", "rloo"):
         assert valid in msg
     assert set(ADVANTAGES.names()) >= {"grpo", "dr_grpo", "rloo"}
+
+
+# ---------------------------------------------------------------- DCPO (ALGORITHMS.md §2.3b)
+def test_dcpo_alpha_by_hand():
+    # a = gap / pass_rate, α = a / (1 + a): gap 0.1, pass rate 0.5 → a = 0.2, α = 0.2 / 1.2
+    assert dcpo_alpha(0.1, 0.5) == pytest.approx(0.2 / 1.2)
+    assert dcpo_alpha(0.3, 0.1) == pytest.approx(3 / 4)
+    assert dcpo_alpha(0.1, 0.0) == 0.0  # nothing passed: no division by zero, plain GRPO
+
+
+def test_dcpo_advantages_by_hand():
+    # A' = (1 − α)·A + α·c·w, w = exp(logπ_T − logπ_1); α = 0.25
+    adv = torch.tensor([2.0, -1.0])
+    correct = torch.tensor([True, False])
+    old = torch.log(torch.tensor([[0.5, 0.1], [0.4, 0.2]]))
+    tempered = torch.log(torch.tensor([[0.4, 0.2], [0.3, 0.3]]))
+    got, w = dcpo_advantages(adv, correct, old, tempered, 0.25)
+    torch.testing.assert_close(w, torch.tensor([[0.8, 2.0], [0.75, 1.5]]))
+    want = torch.tensor([[0.75 * 2 + 0.25 * 0.8, 0.75 * 2 + 0.25 * 2.0], [-0.75, -0.75]])
+    torch.testing.assert_close(got, want)
+    # (B, T) advantages are used per token as given
+    got2, _ = dcpo_advantages(torch.tensor([[2.0, 0.0], [-1.0, 4.0]]), correct, old, tempered, 0.25)
+    torch.testing.assert_close(got2, torch.tensor([[1.7, 0.5], [-0.75, 3.0]]))

@@ -31,6 +31,26 @@ def test_each_mode_by_hand(mode):
     assert aggregate(L, M, mode, NORM).item() == pytest.approx(HAND[mode])
 
 
+def test_normalizer_defaults_and_merged_correct_tokens():
+    # built by hand without T_max: the constant is 1, so Dr.GRPO's aggregate is Σ L·M / N_seq
+    assert aggregate(L, M, "seq-mean-token-sum-norm", Normalizer(3.0, 2.0)).item() == pytest.approx(7 / 2)
+    a = Normalizer.from_mask(M, correct=torch.tensor([True, False]))
+    b = Normalizer.from_mask(torch.ones(2, 3), correct=torch.tensor([True, True]))
+    assert (a.num_correct_tokens, b.num_correct_tokens) == (2.0, 6.0)
+    assert a.merged(b).num_correct_tokens == 8.0
+
+
+@pytest.mark.parametrize("mode", AGGREGATIONS)
+def test_an_empty_step_gives_zero_not_nan(mode):
+    """A step with no rows at all (B = 0): every count is 0, and the guards give 0 with zero gradient."""
+    loss = torch.zeros(0, 3, requires_grad=True)
+    mask = torch.zeros(0, 3)
+    out = aggregate(loss, mask, mode, Normalizer.from_mask(mask))
+    assert out.item() == 0.0
+    out.backward()
+    assert loss.grad.shape == (0, 3)
+
+
 def test_dr_grpo_uses_the_constant_max_len_not_the_padded_width():
     # T_max = 10 (the generation budget): 7 / (2 · 10)
     assert aggregate(L, M, "seq-mean-token-sum-norm", Normalizer.from_mask(M, max_len=10)).item() == pytest.approx(0.35)

@@ -104,6 +104,7 @@ def test_yaml_strings_for_numbers_are_accepted():
     ({"beta1": -0.5}, r"beta1"),
     ({"entropy_adv_kappa": 0.0}, r"entropy_adv_kappa = 0\.0 must be > 0"),
     ({"flex": {"a_high": 0.1}}, r"flex\.a_high / a_low must be ≤ 0"),
+    ({"flex": {"a_low": 0.1}}, r"flex\.a_high / a_low must be ≤ 0"),
     ({"flex": {"b_low": 0.1, "a_low": -0.2}}, r"flex\.b_low \+ a_low = -0\.1: the bound at p = 1 must be ≥ 0"),
     ({"flex": {"eps_std": -0.1}}, r"flex\.eps_std = -0\.1 must be ≥ 0"),
 ])
@@ -116,6 +117,29 @@ def test_boundary_values_are_accepted():
     c = loss_preset("grpo", dual_clip=None, eps_low=0.0, clip_cov_ratio=1.0, kl_cov_ratio=1.0, top_entropy_rho=1.0)
     assert c.dual_clip is None
     assert loss_preset("grpo", dual_clip=1.0001).dual_clip == 1.0001
+    c = loss_preset("grpo", eps_high=0.0, entropy_adv_kappa=0.5)
+    assert (c.eps_high, c.entropy_adv_kappa) == (0.0, 0.5)
+    # flex: slopes of 0 (constant bounds), ε_std = 0 and a bound of exactly 0 at p = 1 are all allowed
+    f = loss_preset("grpo", flex={"a_high": 0.0, "a_low": 0.0, "eps_std": 0.0}).flex
+    assert (f.a_high, f.a_low, f.eps_std) == (0.0, 0.0, 0.0)
+    f = loss_preset("grpo", flex={"b_high": 0.18, "a_high": -0.18, "b_low": 0.2, "a_low": -0.2}).flex
+    assert (f.b_high + f.a_high, f.b_low + f.a_low) == (0.0, 0.0)
+
+
+def test_dataclass_defaults_are_those_of_the_spec():
+    """``LossConfig()`` itself (what the TRL / veRL hosts start from), not only the grpo recipe."""
+    c = LossConfig()
+    assert (c.advantage, c.surrogate, c.aggregation, c.selection, c.selection_scope) == (
+        "grpo", "ppo_clip", "token-mean", "none", "minibatch")
+    assert (c.eps_low, c.eps_high, c.dual_clip, c.beta1, c.beta2) == (0.2, 0.2, 3.0, 0.5, 1.0)
+    assert (c.positive_nll_coef, c.positive_nll_norm) == (0.0, "step")
+    assert (c.clip_cov_ratio, c.clip_cov_lb, c.clip_cov_ub) == (2e-4, 1.0, 5.0)
+    assert (c.kl_cov_ratio, c.kl_cov_coef, c.top_entropy_rho) == (2e-3, 1.0, 0.2)
+    assert (c.entropy_adv, c.entropy_adv_alpha, c.entropy_adv_kappa) == (False, 0.4, 2.0)
+    assert (c.entropy_coef, c.kl_coef, c.kl_estimator) == (0.0, 0.0, "k3")
+    f = FlexConfig()
+    assert (f.b_high, f.a_high, f.b_low, f.a_low, f.eps_std) == (0.28, -0.18, 0.30, -0.20, 0.2)
+    assert (f.weight_high, f.weight_low) == (1.0, 1.0)  # the active bounds unless a schedule blends
 
 
 def test_kl_cov_selection_with_a_clipped_surrogate_is_rejected():

@@ -13,6 +13,8 @@ from entrostat import ops
 from entrostat.config.recipes import load_recipe, loss_preset, recipe_names
 from entrostat.losses import (
     AGGREGATIONS,
+    AuxiliaryInputs,
+    auxiliary_reinforce_loss,
     KL_ESTIMATORS,
     Normalizer,
     PolicyInputs,
@@ -208,6 +210,14 @@ def test_kl_estimators_by_hand():
     assert KL_ESTIMATORS.get("k3")(lp, lp.detach()).item() == 0.0
 
 
+def test_kl_estimators_clamp_the_log_ratio_at_20():
+    """|logπ_ref − logπ| is clamped at 20 (exp(100) would overflow k3): beyond it the value stops growing."""
+    lp, ref = torch.tensor([[0.0, 0.0]]), torch.tensor([[-100.0, 100.0]])
+    assert KL_ESTIMATORS.get("k1")(lp, ref).tolist() == [[20.0, -20.0]]
+    assert KL_ESTIMATORS.get("k2")(lp, ref).tolist() == [[200.0, 200.0]]
+    torch.testing.assert_close(KL_ESTIMATORS.get("k3")(lp, ref), torch.tensor([[math.expm1(-20.0) + 20, math.expm1(20.0) - 20]]))
+
+
 def test_kl_estimator_shape_mismatch_and_unknown_name():
     with pytest.raises(ValueError, match="ref_logprobs has shape"):
         KL_ESTIMATORS.get("k3")(torch.zeros(2, 3), torch.zeros(2, 2))
@@ -280,6 +290,12 @@ def test_positive_nll_over_correct_tokens_by_hand():
                               **{f: (v[sl] if torch.is_tensor(v) else v) for f, v in vars(x).items()}), norm).loss
               for sl in (slice(0, 1), slice(1, 2))]
     assert sum(h.item() for h in halves) == pytest.approx(out.loss.item())
+    # no correct sample in the step: the term is 0, not 0/0
+    none = torch.tensor([False, False])
+    x0, _ = _hand_inputs(is_correct=none)
+    out0 = policy_loss(loss_preset("grpo", positive_nll_coef=0.1, positive_nll_norm="correct_tokens"), x0,
+                       Normalizer.from_mask(x0.mask, correct=none))
+    assert out0.loss.item() == 0.0 and out0.metrics["positive_nll"].item() == 0.0
 
 
 def test_policy_term_and_clip_metrics_by_hand():
@@ -443,3 +459,38 @@ def test_objective_computes_advantages_from_rewards_and_groups():
     assert via_rewards.loss.item() == given.loss.item() != 0.0
     with pytest.raises(ValueError, match="advantages, or rewards and group_ids"):
         objective(PolicyInputs(logp, prob.old, None, prob.mask), cfg)
+    with pytest.raises(ValueError, match="advantages, or rewards and group_ids"):  # one of the two is not enough
+        objective(PolicyInputs(logp, prob.old, None, prob.mask, rewards=rewards), cfg)
+    with pytest.raises(ValueError, match="advantages, or rewards and group_ids"):
+        objective(PolicyInputs(logp, prob.old, None, prob.mask, group_ids=groups), cfg)
+
+
+def test_objective_adds_the_auxiliary_term_to_the_policy_loss():
+    """One call with policy rows and auxiliary rows: loss = policy loss + α·Σ(−1[counts]·Σ_t logπ)/rows."""
+    cfg, prob = config("grpo", "token-mean"), make_problem(7)
+    logp, ent = prob.forward()
+    aux_lp = torch.tensor([[-1.0, -2.0], [-0.5, -4.0]], dtype=torch.float64, requires_grad=True)
+    aux = AuxiliaryInputs(aux_lp, torch.ones(2, 2, dtype=torch.float64), torch.tensor([True, False]), 0.5)
+    x = PolicyInputs(logp, prob.old, prob.adv, prob.mask)
+    policy = objective(x, cfg).loss
+    both = objective(x, cfg, aux=aux)
+    assert both.loss.item() == pytest.approx(policy.item() + 0.5 * 3.0 / 2)
+    assert both.metrics["aux_loss"].item() == pytest.approx(0.75) and "pg_loss" in both.metrics
+    with pytest.raises(ValueError, match="policy inputs, auxiliary rows, or both"):
+        objective(None, cfg)
+
+
+def test_auxiliary_term_split_over_calls_and_bad_shapes():
+    lp = torch.tensor([[-1.0, -2.0], [-0.5, -4.0], [-3.0, -1.0]])
+    mask, counts = torch.ones(3, 2), torch.tensor([True, False, True])
+    whole = auxiliary_reinforce_loss(lp, mask, counts, 0.5).loss.item()
+    assert whole == pytest.approx(0.5 * (3.0 + 4.0) / 3)
+    # two calls that pass the total row count add up to the whole
+    parts = [auxiliary_reinforce_loss(lp[s], mask[s], counts[s], 0.5, n_rows=3).loss.item()
+             for s in (slice(0, 1), slice(1, 3))]
+    assert sum(parts) == pytest.approx(whole)
+    assert auxiliary_reinforce_loss(lp[:0], mask[:0], counts[:0], 0.5).loss.item() == 0.0  # no rows: 0, not 0/0
+    with pytest.raises(ValueError, match="must be \\(B, T\\), \\(B, T\\) and \\(B,\\)"):
+        auxiliary_reinforce_loss(lp, mask[:, :1], counts, 0.5)
+    with pytest.raises(ValueError, match="must be \\(B, T\\)"):
+        auxiliary_reinforce_loss(lp, mask, counts[:2], 0.5)

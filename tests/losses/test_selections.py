@@ -129,6 +129,19 @@ def test_clip_cov_bounds_are_strict_and_clipped_tokens_excluded():
     assert not clip_cov_select(COV, MASK, CLIPPED, lb=10.0, ub=20.0, **everything).any()
 
 
+def test_clip_cov_a_single_candidate_is_dropped():
+    only = clip_cov_select(COV, MASK, CLIPPED, ratio=1.0, lb=2.5, ub=5.0, generator=torch.Generator().manual_seed(0))
+    assert _where(only) == [(0, 2)]  # cov 3: the one candidate in (2.5, 5)
+
+
+def test_default_ratios_are_the_papers():
+    """ρ = 2e-4 (Clip-Cov) and k = 2e-3 (KL-Cov) when not given: over 1000 valid tokens, 1 and 2 tokens."""
+    mask = torch.ones(10, 100, dtype=torch.bool)
+    cov = torch.arange(1000.0).view(10, 100) / 1000 + 2.0  # every token a Clip-Cov candidate (1 < cov < 5)
+    assert int(clip_cov_select(cov, mask, torch.zeros_like(mask), generator=torch.Generator().manual_seed(0)).sum()) == 1
+    assert _where(kl_cov_select(cov, mask)) == [(9, 98), (9, 99)]
+
+
 def test_clip_cov_single_choice_follows_one_randperm():
     for seed in range(6):
         drop = clip_cov_select(COV, MASK, CLIPPED, ratio=0.2, generator=torch.Generator().manual_seed(seed))
@@ -213,6 +226,13 @@ def test_top_entropy_count_is_not_fooled_by_float_rounding():
     assert int((~top_entropy_select(h, m, 0.2)).sum()) == 2  # 0.2·10 → 2
     # ρ from arithmetic (a controller stepping by 0.1): 3·0.1 = 0.30000000000000004, ·10 = 3.0000000000000004
     assert int((~top_entropy_select(h, m, 3 * 0.1)).sum()) == 3  # → 3 kept, not 4
+
+
+def test_top_entropy_keeps_at_least_one_token_and_defaults_to_the_papers_rho():
+    h = torch.arange(10.0).view(2, 5)
+    m = torch.ones(2, 5)
+    assert _where(~top_entropy_select(h, m, 1e-12)) == [(1, 4)]  # ⌈ρ·N⌉ rounds to 0: still one token kept
+    assert int((~top_entropy_select(h, m)).sum()) == 2  # ρ = 0.2 of 10
 
 
 def test_top_entropy_ties_are_kept():

@@ -239,3 +239,26 @@ def test_registry_names_and_unknown_name():
     with pytest.raises(ValueError) as e:
         SURROGATES.get("ppo_clp")
     assert "did you mean 'ppo_clip'" in str(e.value) and "reinforce" in str(e.value)
+
+
+# ---------------------------------------------------------------- edges: ties at the bounds, zero advantages
+def test_a_positive_advantage_below_one_clipped_high_is_not_counted_low():
+    # A = 0.5 > 0 at r = 1.5 > 1.2: clipped high only (the sign of A decides the side, not its size)
+    _, _, out = run("ppo_clip", [(1.5, 0.5), (0.5, -0.5)])
+    assert masks(out) == ([False, True], [True, False], [False, False])
+
+
+@pytest.mark.parametrize("name", ["ppo_clip", "gppo", "ce_gppo"])
+def test_zero_advantage_tokens_are_never_counted_clipped(name):
+    loss, grad, out = run(name, [(0.1, 0.0), (3.0, 0.0), (1.0, 0.0)])
+    assert loss == [0.0, 0.0, 0.0] and grad == [0.0, 0.0, 0.0]
+    assert masks(out) == ([False] * 3, [False] * 3, [False] * 3)
+
+
+def test_gppo_bounds_are_strict():
+    """At r exactly on a bound the token is not clipped: its value is the plain −A·r, not β·bound·A (ε = 0 puts
+    both bounds at r = 1, where exp(0) is exact; β ≠ 1 makes the two values differ)."""
+    p = ClipParams(eps_low=0.0, eps_high=0.0, dual_clip=None, beta1=0.5, beta2=2.0)
+    loss, grad, out = run("ce_gppo", [(1.0, -1.0), (1.0, 1.0)], p)
+    assert loss == [1.0, -1.0] and grad == [1.0, -1.0]
+    assert masks(out) == ([False, False], [False, False], [False, False])

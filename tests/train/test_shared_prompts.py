@@ -62,15 +62,18 @@ def test_same_values_and_gradients_as_one_pass_per_row(tiny_llama, group_sizes, 
         torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-5)
 
 
-def test_a_trainer_step_agrees_with_and_without_sharing(tiny_lab_overrides, tmp_path):
+def test_a_trainer_step_agrees_with_and_without_sharing(rewarded_lab_overrides, tmp_path):
     """One step from the same rollout (a later rollout may sample differently after a rounding-level change)."""
     from entrostat.config.recipes import build_config
     from entrostat.train.trainer import Trainer
 
     recs = []
     for share in ("true", "false"):
-        over = tiny_lab_overrides + [f"trainer.share_prompts={share}", "trainer.mini_batches=2",
-                                     "log.checkpoint_every=0", "eval.every=0", "log.progress=false"]
+        over = rewarded_lab_overrides + [f"trainer.share_prompts={share}", "trainer.mini_batches=2",
+                                         "log.checkpoint_every=0", "eval.every=0", "log.progress=false"]
         recs.append(Trainer(build_config("grpo", over), tmp_path / share).step())
-    for key in ("entropy", "reward_mean", "loss", "grad_norm"):
+    # non-trivial numbers: rewards differ within groups, the loss and its gradient are not 0
+    assert recs[0]["zero_adv_group_frac"] < 1 and recs[0]["grad_norm"] > 1e-3 and abs(recs[0]["loss"]) > 1e-4
+    assert abs(recs[0]["covariance"]) > 1e-4
+    for key in ("entropy", "reward_mean", "loss", "grad_norm", "covariance", "clip_frac_low", "clip_frac_high"):
         assert recs[0][key] == pytest.approx(recs[1][key], rel=1e-4, abs=1e-6), key

@@ -22,28 +22,47 @@ def make(tmp_path, overrides, extra=()):
     return Trainer(build_config(None, overrides + list(extra)), tmp_path)
 
 
-def test_step_record_has_the_promised_metrics(tmp_path, tiny_lab_overrides):
-    rec = make(tmp_path, tiny_lab_overrides).step()
+def test_step_record_has_the_promised_metrics(tmp_path, rewarded_lab_overrides):
+    rec = make(tmp_path, rewarded_lab_overrides).step()
     for key in ("entropy", "nll", "reward_mean", "pass_rate", "clip_frac_low", "clip_frac_high", "covariance",
                 "response_length", "truncation_rate", "zero_adv_group_frac", "time/rollout", "time/update",
                 "throughput/tokens_per_s", "grad_norm", "lr"):
         assert key in rec and math.isfinite(rec[key]), key
     assert rec["step"] == 1 and rec["entropy"] > 0
+    # the step learned something: rewards differ within groups, so the loss has a gradient
+    assert rec["reward_mean"] > 0 and rec["zero_adv_group_frac"] < 1
+    assert rec["grad_norm"] > 0 and rec["covariance"] != 0
 
 
-@pytest.mark.parametrize("preset_overrides", [
+SELECTION_PRESETS = [
     ["loss.selection=clip_cov", "loss.clip_cov_lb=-100", "loss.clip_cov_ub=100", "loss.clip_cov_ratio=0.2"],
     ["loss.selection=kl_cov", "loss.surrogate=pg"],
     ["loss.selection=top_entropy"],
     ["loss.surrogate=ce_gppo", "loss.entropy_coef=0.01", "loss.entropy_adv=true"],
     ["loss.kl_coef=0.1", "loss.positive_nll_coef=0.1"],
-])
-def test_selections_run_with_several_minibatches_and_micro_batches(tmp_path, tiny_lab_overrides, preset_overrides):
-    extra = ["trainer.mini_batches=2", "trainer.epochs=2", "trainer.micro_batch_size=4"] + preset_overrides
-    rec = make(tmp_path, tiny_lab_overrides, extra).step()
-    assert math.isfinite(rec["loss"])
+]
+
+
+@pytest.mark.parametrize("preset_overrides", SELECTION_PRESETS)
+def test_selections_run_with_several_minibatches_and_micro_batches(tmp_path, rewarded_lab_overrides, preset_overrides):
+    """Each selection / regulariser does something in a step of 4 optimizer steps over micro-batches of 4 rows:
+    its metric is non-zero and the step's loss differs from plain GRPO's on the same rollout."""
+    extra = ["trainer.mini_batches=2", "trainer.epochs=2", "trainer.micro_batch_size=4"]
+    rec = make(tmp_path / "with", rewarded_lab_overrides, extra + preset_overrides).step()
+    plain = make(tmp_path / "plain", rewarded_lab_overrides, extra).step()
+    assert math.isfinite(rec["loss"]) and rec["zero_adv_group_frac"] < 1 and rec["grad_norm"] > 0
+    assert rec["reward_mean"] == plain["reward_mean"]  # the same rollout ...
+    assert rec["loss"] != pytest.approx(plain["loss"], rel=1e-3, abs=1e-6)  # ... and a different update
     if "loss.selection=clip_cov" in preset_overrides:
-        assert rec["dropped_frac"] > 0
+        assert 0 < rec["dropped_frac"] < 1
+    if "loss.selection=kl_cov" in preset_overrides:
+        assert 0 < rec["penalized_frac"] < 1
+    if "loss.selection=top_entropy" in preset_overrides:
+        assert rec["dropped_frac"] == pytest.approx(0.8, abs=0.1)  # the top 20 % of tokens keep their gradient
+    if "loss.entropy_coef=0.01" in preset_overrides:
+        assert rec["entropy_bonus"] > 0
+    if "loss.kl_coef=0.1" in preset_overrides:
+        assert rec["kl_ref"] > 0 and rec["positive_nll"] > 0  # the policy moved off the reference; correct rows
 
 
 def test_batch_that_cannot_be_split_into_whole_groups(tiny_lab_overrides):
@@ -89,8 +108,8 @@ def test_reward_that_raises_scores_zero_when_configured(tmp_path, tiny_lab_overr
     assert errors > 0 and tr.counters["reward_errors"] == errors
 
 
-def test_nonfinite_loss_is_skipped_counted_and_stops_training(tmp_path, tiny_lab_overrides, monkeypatch):
-    tr = make(tmp_path, tiny_lab_overrides, ["trainer.max_nonfinite_in_row=2"])
+def test_nonfinite_loss_is_skipped_counted_and_stops_training(tmp_path, rewarded_lab_overrides, monkeypatch):
+    tr = make(tmp_path, rewarded_lab_overrides, ["trainer.max_nonfinite_in_row=2"])
     before = {k: v.clone() for k, v in tr.model.state_dict().items()}
     real = update_mod.objective
 
